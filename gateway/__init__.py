@@ -1,0 +1,1 @@
+"""shep-gateway: talk to Kazakhstan's e-Government gateway (ShEP) through its external gateway."""

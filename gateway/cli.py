@@ -1,0 +1,344 @@
+"""``shep``: the command line. Thin: parse options, build config objects, call the library.
+
+Exit codes: 0 success (signed, valid), 1 rejected (a signature failed the policy),
+2 usage or input error. A user mistake never prints a traceback (``--debug`` does), and no
+password, key or message body is ever printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway.errors import ConfigError, GatewayError, IdentityError, InputError
+from gateway.identity import (
+    describe_certificate,
+    format_name,
+    load_certificates,
+    load_certificates_from_path,
+    load_identity_from_path,
+)
+from gateway.outfile import write_atomic
+from gateway.wssec import KeyRef, VerifyPolicy, make_signer, sign_envelope, verify_envelope
+
+__all__ = ["main"]
+
+_MAX_INPUT_BYTES = 256 * 1024 * 1024
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``shep`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        result = shep.main(args=args, prog_name="shep", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("shep: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except GatewayError as exc:
+        if debug:
+            raise
+        click.echo(f"shep: error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors (for bug reports).")
+@click.version_option(package_name="shep-gateway", prog_name="shep")
+def shep(debug: bool) -> None:
+    """Talk to Kazakhstan's e-Government gateway (ShEP/VShEP): sign, verify, inspect keys."""
+
+
+# --------------------------------------------------------------------------- shared options
+
+
+def _password_options(func: Any) -> Any:
+    func = click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Read the key password from this file (first line).",
+    )(func)
+    return click.option(
+        "--password-env",
+        metavar="NAME",
+        help="Read the key password from environment variable NAME.",
+    )(func)
+
+
+def _read_password(password_env: str | None, password_file: Path | None) -> bytes | None:
+    """The password from the one source given; never from argv, never echoed."""
+    if password_env and password_file:
+        raise click.UsageError("give either --password-env or --password-file, not both")
+    if password_env:
+        value = os.environ.get(password_env)
+        if value is None:
+            raise ConfigError(f"environment variable {password_env} is not set (--password-env)")
+        return value.encode("utf-8")
+    if password_file:
+        try:
+            text = password_file.read_bytes()
+        except OSError as exc:
+            raise InputError(
+                f"cannot read password file: {exc.strerror}", file=str(password_file)
+            ) from exc
+        return text.splitlines()[0] if text else b""
+    return None
+
+
+def _load_identity(
+    key: Path,
+    cert: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    alias: str | None,
+) -> Any:
+    password = _read_password(password_env, password_file)
+    try:
+        return load_identity_from_path(key, password=password, cert_path=cert, alias=alias)
+    except IdentityError:
+        if password is not None or not sys.stdin.isatty():
+            raise
+    # No password given and a terminal to ask on: ask once, without echo.
+    prompted = click.prompt(f"Password for {key}", hide_input=True, default="", show_default=False)
+    return load_identity_from_path(
+        key, password=prompted.encode("utf-8"), cert_path=cert, alias=alias
+    )
+
+
+def _read_input(path: str) -> tuple[bytes, str]:
+    if path == "-":
+        return sys.stdin.buffer.read(_MAX_INPUT_BYTES + 1), "<stdin>"
+    try:
+        with Path(path).open("rb") as handle:
+            return handle.read(_MAX_INPUT_BYTES + 1), path
+    except OSError as exc:
+        raise InputError(f"cannot read input: {exc.strerror}", file=path) from exc
+
+
+def _emit(data: bytes, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomic(output, data)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--at") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- sign / verify
+
+
+@shep.command()
+@click.option(
+    "--key",
+    "key",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Signing key: .p12/.pfx, PEM or DER private key (SIGEX privateKey.*).",
+)
+@click.option(
+    "--cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Certificate for a bare key (PEM, DER or SIGEX base64 text).",
+)
+@_password_options
+@click.option("--alias", help="PKCS#12 entry (friendly name) to use.")
+@click.option(
+    "--key-ref",
+    type=click.Choice(["keyidentifier", "bst", "issuerserial"]),
+    default="keyidentifier",
+    show_default=True,
+    help="How KeyInfo references the certificate.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the signed envelope here (atomically) instead of stdout.",
+)
+@click.argument("envelope", metavar="IN")
+def sign(
+    *,
+    key: Path,
+    cert: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    alias: str | None,
+    key_ref: KeyRef,
+    output: Path | None,
+    envelope: str,
+) -> int:
+    """Add the gateway's WS-Security transport signature to the SOAP envelope IN ('-' = stdin)."""
+    data, source = _read_input(envelope)
+    identity = _load_identity(key, cert, password_env, password_file, alias)
+    signer = make_signer(identity, key_ref=key_ref)
+    _emit(sign_envelope(data, signer, source=source), output)
+    return 0
+
+
+@shep.command()
+@click.option(
+    "--trust",
+    required=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Trusted certificates: a directory of PEM/DER files or one bundle file.",
+)
+@click.option(
+    "--intermediates",
+    type=click.Path(exists=True, path_type=Path),
+    help="Extra (untrusted) certificates for chain building and IssuerSerial.",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    help="Time of check (ISO 8601), e.g. for archived messages. Default: now.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.argument("envelope", metavar="FILE")
+def verify(
+    *, trust: Path, intermediates: Path | None, at: str | None, as_json: bool, envelope: str
+) -> int:
+    """Verify the transport signature of FILE against the trusted certificates."""
+    data, source = _read_input(envelope)
+    policy = VerifyPolicy(
+        trusted_certs=load_certificates_from_path(trust),
+        intermediates=load_certificates_from_path(intermediates) if intermediates else (),
+        time=_parse_time(at),
+    )
+    result = verify_envelope(data, policy, source=source)
+    subject = format_name(result.certificate.subject)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "valid": True,
+                    "file": source,
+                    "message_id": result.message_id,
+                    "signer": subject,
+                    "serial": format(result.certificate.serial_number, "x"),
+                    "algorithm": result.suite.signature_uri,
+                    "key_ref": result.key_ref,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        click.echo(
+            f"valid: {source} signed by {subject} ({result.suite.name}, {result.key_ref})"
+            + (f", message id {result.message_id}" if result.message_id else "")
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@shep.group()
+def keys() -> None:
+    """Inspect keys and certificates."""
+
+
+@keys.command("info")
+@click.option(
+    "--cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Certificate for a bare key file.",
+)
+@_password_options
+@click.option("--alias", help="PKCS#12 entry (friendly name) to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def keys_info(
+    *,
+    cert: Path | None,
+    password_env: str | None,
+    password_file: Path | None,
+    alias: str | None,
+    as_json: bool,
+    file: Path,
+) -> int:
+    """Show subject (IIN/BIN), issuer, validity, key and usages of a key or certificate FILE."""
+    certificates = _certificates_in(file)
+    if certificates is None:
+        identity = _load_identity(file, cert, password_env, password_file, alias)
+        certificates = (identity.certificate,)
+    now = datetime.now(UTC)
+    infos = [describe_certificate(c, now=now) for c in certificates]
+    if as_json:
+        click.echo(json.dumps([i.as_dict() for i in infos], ensure_ascii=False, indent=2))
+        return 0
+    for index, info in enumerate(infos):
+        if index:
+            click.echo("")
+        for line in info.lines():
+            click.echo(line)
+        for warning in info.warnings:
+            click.secho(f"warning: {warning}", fg="yellow", err=True)
+    return 0
+
+
+def _certificates_in(file: Path) -> tuple[Any, ...] | None:
+    """Certificates if FILE is a plain certificate file; None if it holds a key."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=str(file)) from exc
+    if b"PRIVATE KEY" in data:
+        return None
+    try:
+        return load_certificates(data, source=str(file))
+    except GatewayError:
+        return None
+
+
+# --------------------------------------------------------------------------- demo, test PKI
+
+
+@shep.command()
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the test PKI and messages here (default: a temporary directory).",
+)
+def demo(workdir: Path | None) -> int:
+    """Run the main job on embedded defaults: test PKI, sample message, sign, verify."""
+    from gateway.demo import run_demo  # noqa: PLC0415  (keeps `shep --help` fast)
+
+    report = run_demo(workdir)
+    for line in report:
+        click.echo(line)
+    return 0
+
+
+@shep.command("testpki")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def testpki(directory: Path) -> int:
+    """Generate a throw-away test PKI (CA, NCA-like signer, SIGEX key, TLS pair) in DIRECTORY."""
+    from gateway.testpki import generate_test_pki  # noqa: PLC0415
+
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = generate_test_pki(directory)
+    click.echo(f"test PKI written to {pki.directory} (password: see gateway.testpki)")
+    return 0

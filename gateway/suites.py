@@ -1,0 +1,249 @@
+"""Signature algorithms: an open registry of suites, each computed by a pluggable backend.
+
+A :class:`SignatureSuite` is named by the URIs that appear on the wire. The Kazakh GOST URIs
+are not ones libxmlsec knows, so suites are an open registry (not a closed Enum): a GOST
+backend registers its own suites. RSA and ECDSA are computed by python-xmlsec (libxmlsec1
+over OpenSSL); this module is the only one that touches xmlsec.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import xmlsec as _xmlsec_module
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from lxml import etree
+
+from gateway.errors import Rejection, SignatureError, VerificationError
+from gateway.identity import Identity
+from gateway.xmlns import DS, WSU, qname
+
+__all__ = [
+    "ECDSA_SHA256",
+    "EXC_C14N",
+    "RSA_SHA1",
+    "RSA_SHA256",
+    "SignatureBackend",
+    "SignatureSuite",
+    "find_suite",
+    "key_type",
+    "register_suite",
+    "registered_suites",
+]
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+
+# python-xmlsec's bundled stubs do not cover the constants we use; keep its Any in here.
+xmlsec: Any = _xmlsec_module
+
+
+class SignatureBackend(Protocol):
+    """Computes and checks signature values for the suites bound to it.
+
+    The envelope-level work (template, KeyInfo, Ids, policy) is shared in ``wssec``; a backend
+    only fills DigestValue/SignatureValue of a prepared ``ds:Signature`` whose single Reference
+    points at ``target`` (by its ``wsu:Id``), or checks them.
+    """
+
+    def prepare_key(self, identity: Identity, suite: SignatureSuite) -> object:
+        """Convert the identity's private key once per signer into what ``sign`` needs."""
+        ...
+
+    def sign(
+        self, signature: etree._Element, target: etree._Element, key: object, suite: SignatureSuite
+    ) -> None:
+        """Fill the template's digest and signature values in place."""
+        ...
+
+    def verify(
+        self,
+        signature: etree._Element,
+        target: etree._Element,
+        certificate: x509.Certificate,
+        suite: SignatureSuite,
+    ) -> None:
+        """Raise :class:`VerificationError` unless the values match ``certificate``'s key."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignatureSuite:
+    """One signature algorithm with its digest, named by the URIs on the wire."""
+
+    name: str
+    signature_uri: str
+    digest_uri: str
+    key_type: str
+    """What the certificate's public key must be ("rsa", "ec", ...): stops key confusion."""
+    hash_name: str
+    """hashlib name of the digest; only used to tell a changed Body from a bad signature."""
+    backend: SignatureBackend = field(compare=False, hash=False, repr=False)
+
+
+_SUITES: dict[str, SignatureSuite] = {}
+
+
+def register_suite(suite: SignatureSuite) -> SignatureSuite:
+    """Add ``suite`` to the registry; registering a different suite under a used URI fails."""
+    known = _SUITES.get(suite.signature_uri)
+    if known is not None and known != suite:
+        raise SignatureError(f"a different suite is already registered for {suite.signature_uri}")
+    _SUITES[suite.signature_uri] = suite
+    return suite
+
+
+def find_suite(signature_uri: str) -> SignatureSuite:
+    """The registered suite for a SignatureMethod URI; an unknown URI is named in the error."""
+    try:
+        return _SUITES[signature_uri]
+    except KeyError:
+        raise SignatureError(f"unknown signature algorithm {signature_uri}") from None
+
+
+def registered_suites() -> tuple[SignatureSuite, ...]:
+    """Every registered suite, in registration order."""
+    return tuple(_SUITES.values())
+
+
+def key_type(key: object) -> str:
+    """ "rsa" or "ec" for cryptography keys (private or public); the class name otherwise."""
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return "rsa"
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return "ec"
+    return type(key).__name__
+
+
+class _XmlsecBackend:
+    """RSA and ECDSA through python-xmlsec."""
+
+    _TRANSFORMS: ClassVar[dict[str, Any]] = {
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": xmlsec.Transform.RSA_SHA256,
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256": xmlsec.Transform.ECDSA_SHA256,
+        "http://www.w3.org/2000/09/xmldsig#rsa-sha1": xmlsec.Transform.RSA_SHA1,
+        "http://www.w3.org/2001/04/xmlenc#sha256": xmlsec.Transform.SHA256,
+        "http://www.w3.org/2000/09/xmldsig#sha1": xmlsec.Transform.SHA1,
+    }
+
+    def prepare_key(self, identity: Identity, suite: SignatureSuite) -> object:
+        # Unencrypted PKCS#8 in memory only. The bundled libxmlsec reads it as PEM (its
+        # PKCS8_DER loader refuses RSA keys).
+        pem = identity.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            return xmlsec.Key.from_memory(pem, xmlsec.KeyFormat.PEM)
+        except xmlsec.Error as exc:
+            raise SignatureError("xmlsec cannot use this key", file=identity.source) from exc
+
+    def _context(self, target: etree._Element, suite: SignatureSuite) -> Any:
+        ctx = xmlsec.SignatureContext()
+        ctx.register_id(target, "Id", WSU)
+        # Only the profile's transforms may run, whatever the XML asks for.
+        ctx.enable_signature_transform(xmlsec.Transform.EXCL_C14N)
+        ctx.enable_signature_transform(self._TRANSFORMS[suite.signature_uri])
+        ctx.enable_reference_transform(xmlsec.Transform.EXCL_C14N)
+        ctx.enable_reference_transform(self._TRANSFORMS[suite.digest_uri])
+        return ctx
+
+    def sign(
+        self, signature: etree._Element, target: etree._Element, key: object, suite: SignatureSuite
+    ) -> None:
+        ctx = self._context(target, suite)
+        ctx.key = key
+        try:
+            ctx.sign(signature)
+        except xmlsec.Error as exc:
+            raise SignatureError(f"xmlsec failed to sign with {suite.name}: {exc}") from exc
+
+    def verify(
+        self,
+        signature: etree._Element,
+        target: etree._Element,
+        certificate: x509.Certificate,
+        suite: SignatureSuite,
+    ) -> None:
+        ctx = self._context(target, suite)
+        ctx.set_enabled_key_data([])  # the key is the one we resolved, never one from KeyInfo
+        cert_der = certificate.public_bytes(serialization.Encoding.DER)
+        ctx.key = xmlsec.Key.from_memory(cert_der, xmlsec.KeyFormat.CERT_DER)
+        try:
+            ctx.verify(signature)
+        except xmlsec.Error as exc:
+            raise classify_failure(signature, target, suite) from exc
+
+
+def classify_failure(
+    signature: etree._Element, target: etree._Element, suite: SignatureSuite
+) -> VerificationError:
+    """Tell a changed Body (digest) from a bad SignatureValue, for a useful message.
+
+    Only called after the backend has rejected the signature: the digest recomputed here
+    (lxml's exc-c14n + hashlib) decides nothing, it only names the failed check.
+    """
+    reference = signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
+    expected = ""
+    inclusive: list[str] | None = None
+    if reference is not None:
+        expected = reference.findtext(qname(DS, "DigestValue")) or ""
+        prefixes = reference.find(f".//{{{EXC_C14N}}}InclusiveNamespaces")
+        if prefixes is not None:
+            inclusive = (prefixes.get("PrefixList") or "").split()
+    canonical = etree.tostring(
+        target, method="c14n", exclusive=True, with_comments=False, inclusive_ns_prefixes=inclusive
+    )
+    actual = base64.b64encode(hashlib.new(suite.hash_name, canonical).digest()).decode()
+    if "".join(expected.split()) != actual:
+        return VerificationError(
+            "the Body was changed after signing (digest mismatch)",
+            reason=Rejection.DIGEST_MISMATCH,
+        )
+    return VerificationError(
+        "the SignatureValue does not match the signer's key", reason=Rejection.BAD_SIGNATURE
+    )
+
+
+XMLSEC_BACKEND: SignatureBackend = _XmlsecBackend()
+
+RSA_SHA256 = register_suite(
+    SignatureSuite(
+        name="rsa-sha256",
+        signature_uri="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        digest_uri="http://www.w3.org/2001/04/xmlenc#sha256",
+        key_type="rsa",
+        hash_name="sha256",
+        backend=XMLSEC_BACKEND,
+    )
+)
+"""What NCA RSA keys sign with (protocol.md §3)."""
+
+ECDSA_SHA256 = register_suite(
+    SignatureSuite(
+        name="ecdsa-sha256",
+        signature_uri="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        digest_uri="http://www.w3.org/2001/04/xmlenc#sha256",
+        key_type="ec",
+        hash_name="sha256",
+        backend=XMLSEC_BACKEND,
+    )
+)
+"""For EC keys such as SIGEX's P-256 integration keys."""
+
+RSA_SHA1 = register_suite(
+    SignatureSuite(
+        name="rsa-sha1",
+        signature_uri="http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+        digest_uri="http://www.w3.org/2000/09/xmldsig#sha1",
+        key_type="rsa",
+        hash_name="sha1",
+        backend=XMLSEC_BACKEND,
+    )
+)
+"""Legacy SHA-1: registered so it can be named and refused; no default policy allows it."""
