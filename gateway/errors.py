@@ -12,6 +12,7 @@ calls them (``raise ... from exc``).
     │   └── XmlError              malformed or too large XML
     │       └── HostileXmlError   XML with a DOCTYPE or entity declarations (XXE, bombs)
     ├── IdentityError             key/certificate cannot be loaded (wrong password, no key, ...)
+    │   └── PasswordRequiredError the key is encrypted and no password was given
     ├── ContractError             WSDL/XSD cannot be loaded or does not resolve
     ├── EnvelopeError             a message does not fit the channel's contract
     └── SignatureError            a transport signature cannot be made
@@ -34,6 +35,7 @@ __all__ = [
     "HostileXmlError",
     "IdentityError",
     "InputError",
+    "PasswordRequiredError",
     "Rejection",
     "SignatureError",
     "VerificationError",
@@ -112,6 +114,10 @@ class HostileXmlError(XmlError):
 
 class IdentityError(GatewayError):
     """A key or certificate cannot be loaded: wrong password, no key in file, bad format."""
+
+
+class PasswordRequiredError(IdentityError):
+    """The key is encrypted and no password was given (the CLI may prompt for one)."""
 
 
 class ContractError(GatewayError):
