@@ -1,1 +1,88 @@
-"""shep-gateway: talk to Kazakhstan's e-Government gateway (ShEP) through its external gateway."""
+"""shep-gateway: talk to Kazakhstan's e-Government gateway (ShEP) through its external gateway.
+
+Build a channel request from the published v10 contracts, sign it with the gateway's
+WS-Security transport signature using an NCA or SIGEX key, and verify signed envelopes by an
+explicit policy::
+
+    from gateway import (VerifyPolicy, build_sync_request, load_identity_from_path,
+                         make_signer, sign_envelope, sync_channel, verify_envelope)
+
+    signer = make_signer(load_identity_from_path(Path("RSA256_....p12"), password=b"..."))
+    envelope = build_sync_request(sync_channel(), service_id="...", sender_id="...",
+                                  password=None, data=payload_element)
+    wire_bytes = sign_envelope(envelope, signer)
+
+Only the names in ``__all__`` are a promise; everything else may change.
+"""
+
+from gateway.contracts import Contract, async_channel, load_contract, sync_channel
+from gateway.envelope import TypedPayload, build_async_request, build_sync_request
+from gateway.errors import (
+    ConfigError,
+    ContractError,
+    EnvelopeError,
+    GatewayError,
+    HostileXmlError,
+    IdentityError,
+    InputError,
+    PasswordRequiredError,
+    Rejection,
+    SignatureError,
+    VerificationError,
+    XmlError,
+)
+from gateway.identity import (
+    Identity,
+    describe_certificate,
+    load_certificates,
+    load_certificates_from_path,
+    load_identity,
+    load_identity_from_path,
+)
+from gateway.suites import ECDSA_SHA256, RSA_SHA256, SignatureSuite, register_suite
+from gateway.wssec import (
+    Signer,
+    VerifiedEnvelope,
+    VerifyPolicy,
+    make_signer,
+    sign_envelope,
+    verify_envelope,
+)
+
+__all__ = [
+    "ECDSA_SHA256",
+    "RSA_SHA256",
+    "ConfigError",
+    "Contract",
+    "ContractError",
+    "EnvelopeError",
+    "GatewayError",
+    "HostileXmlError",
+    "Identity",
+    "IdentityError",
+    "InputError",
+    "PasswordRequiredError",
+    "Rejection",
+    "SignatureError",
+    "SignatureSuite",
+    "Signer",
+    "TypedPayload",
+    "VerificationError",
+    "VerifiedEnvelope",
+    "VerifyPolicy",
+    "XmlError",
+    "async_channel",
+    "build_async_request",
+    "build_sync_request",
+    "describe_certificate",
+    "load_certificates",
+    "load_certificates_from_path",
+    "load_contract",
+    "load_identity",
+    "load_identity_from_path",
+    "make_signer",
+    "register_suite",
+    "sign_envelope",
+    "sync_channel",
+    "verify_envelope",
+]

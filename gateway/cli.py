@@ -17,8 +17,9 @@ from typing import Any
 
 import click
 
-from gateway.errors import ConfigError, GatewayError, IdentityError, InputError
+from gateway.errors import ConfigError, GatewayError, InputError, PasswordRequiredError
 from gateway.identity import (
+    Identity,
     describe_certificate,
     format_name,
     load_certificates,
@@ -104,13 +105,15 @@ def _load_identity(
     password_env: str | None,
     password_file: Path | None,
     alias: str | None,
-) -> Any:
+) -> Identity:
     password = _read_password(password_env, password_file)
     try:
         return load_identity_from_path(key, password=password, cert_path=cert, alias=alias)
-    except IdentityError:
-        if password is not None or not sys.stdin.isatty():
-            raise
+    except PasswordRequiredError as exc:
+        if not sys.stdin.isatty():
+            raise PasswordRequiredError(
+                f"{exc.message}; give --password-env NAME or --password-file PATH", file=exc.file
+            ) from None
     # No password given and a terminal to ask on: ask once, without echo.
     prompted = click.prompt(f"Password for {key}", hide_input=True, default="", show_default=False)
     return load_identity_from_path(
