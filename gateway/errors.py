@@ -15,11 +15,19 @@ calls them (``raise ... from exc``).
     │   └── PasswordRequiredError the key is encrypted and no password was given
     ├── ContractError             WSDL/XSD cannot be loaded or does not resolve
     ├── EnvelopeError             a message does not fit the channel's contract
-    └── SignatureError            a transport signature cannot be made
-        └── VerificationError     a signature is rejected by policy; .reason says which check
+    ├── SignatureError            a transport signature cannot be made
+    │   └── VerificationError     a signature is rejected by policy; .reason says which check
+    ├── TransportError            the HTTPS exchange failed; .url says where
+    │   ├── TlsError              handshake or certificate problem (either side)
+    │   ├── ConnectError          could not connect (refused, DNS, proxy)
+    │   ├── TransportTimeoutError  connect or read timeout, after the allowed retries
+    │   ├── HttpStatusError       an HTTP status that carries no SOAP answer; .status
+    │   └── ResponseTooLargeError  the answer exceeded the configured limit
+    └── GatewayFaultError         the gateway answered with a SOAP fault; .error_code
 
 Messages never contain passwords, private keys or raw message bodies. ``exit_code`` is what
-the CLI returns for the error: 2 for usage and input errors, 1 for a rejected signature.
+the CLI returns for the error: 2 for usage and input errors, 1 for a rejected signature, a
+failed exchange or a gateway fault.
 """
 
 from __future__ import annotations
@@ -29,15 +37,22 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ConfigError",
+    "ConnectError",
     "ContractError",
     "EnvelopeError",
     "GatewayError",
+    "GatewayFaultError",
     "HostileXmlError",
+    "HttpStatusError",
     "IdentityError",
     "InputError",
     "PasswordRequiredError",
     "Rejection",
+    "ResponseTooLargeError",
     "SignatureError",
+    "TlsError",
+    "TransportError",
+    "TransportTimeoutError",
     "VerificationError",
     "XmlError",
 ]
@@ -181,3 +196,101 @@ class VerificationError(SignatureError):
 
     def __str__(self) -> str:
         return f"rejected ({self.reason}): {super().__str__()}"
+
+
+class TransportError(GatewayError):
+    """The HTTPS exchange with the gateway failed; ``url`` says which endpoint."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message, file=file, line=line, field=field, message_id=message_id)
+        self.url = url
+
+    def _context(self) -> dict[str, Any]:
+        return {**super()._context(), "url": self.url}
+
+    def __str__(self) -> str:
+        where = f"{self.url}: " if self.url else ""
+        return f"{where}{super().__str__()}"
+
+
+class TlsError(TransportError):
+    """TLS handshake failed: untrusted server certificate, client certificate refused, ..."""
+
+
+class ConnectError(TransportError):
+    """No connection could be made (refused, unreachable, DNS, proxy)."""
+
+
+class TransportTimeoutError(TransportError):
+    """Connect or read timeout, after the retries the policy allows."""
+
+
+class HttpStatusError(TransportError):
+    """The gateway answered with an HTTP status that carries no SOAP message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        url: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message, url=url, file=file, line=line, field=field, message_id=message_id)
+        self.status = status
+
+    def _context(self) -> dict[str, Any]:
+        return {**super()._context(), "status": self.status}
+
+
+class ResponseTooLargeError(TransportError):
+    """The answer exceeded the configured size limit; it was not read further."""
+
+
+class GatewayFaultError(GatewayError):
+    """The gateway answered with a SOAP fault (ErrorInfo); its code and message are kept."""
+
+    exit_code: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str | None,
+        fault_code: str | None = None,
+        error_data: str | None = None,
+        file: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message, file=file, line=line, field=field, message_id=message_id)
+        self.error_code = error_code
+        self.fault_code = fault_code
+        self.error_data = error_data
+
+    def _context(self) -> dict[str, Any]:
+        return {
+            **super()._context(),
+            "error_code": self.error_code,
+            "fault_code": self.fault_code,
+            "error_data": self.error_data,
+        }
+
+    def __str__(self) -> str:
+        code = f"gateway fault {self.error_code or self.fault_code or '(no code)'}: "
+        return code + super().__str__()
