@@ -8,8 +8,10 @@ checked against its certificate, so a mismatch fails here and not as a rejected 
 the gateway.
 
 Errors: every failure is an :class:`~gateway.errors.IdentityError` naming the file and what to
-do. Messages never contain the password or key material; ``cryptography``'s exceptions are
-translated here and chained (``from exc``) for ``--debug``.
+do; an encrypted key given without a password is its subclass
+:class:`~gateway.errors.PasswordRequiredError`, so a caller prompts only then. Messages never
+contain the password or key material; ``cryptography``'s exceptions are translated here and
+chained (``from exc``) for ``--debug``.
 
 GOST keys (``GOSTKNCA_*``, ``GOST512_*``) are recognised but not loaded yet: ``cryptography``
 has no GOST, and would report them as a wrong password.
@@ -22,12 +24,14 @@ import binascii
 import contextlib
 import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal, NoReturn, TypeAlias, TypeVar
 
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -36,8 +40,8 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway import der, pkcs12
-from gateway.errors import IdentityError, InputError
+from gateway import pkcs12
+from gateway.errors import IdentityError, InputError, PasswordRequiredError
 
 __all__ = [
     "CertificateInfo",
@@ -60,11 +64,9 @@ CERTIFICATE_SUFFIXES: Final = frozenset({".pem", ".crt", ".cer", ".der", ".txt"}
 _EXPIRY_WARNING_DAYS: Final = 30
 _MAX_FILE_BYTES: Final = 10 * 1024 * 1024
 
-GOST_2015_KEY: Final = "1.2.398.3.10.1.1.2.2"
-GOST_2004_KEY: Final = "1.2.398.3.10.1.1.1.1"
 _GOST_NAMES: Final = {
-    GOST_2015_KEY: "GOST 34.10-2015",
-    GOST_2004_KEY: "GOST 34.310-2004",
+    "1.2.398.3.10.1.1.2.2": "GOST 34.10-2015",
+    "1.2.398.3.10.1.1.1.1": "GOST 34.310-2004",
 }
 
 _PEM_BLOCK: Final = re.compile(
@@ -101,13 +103,8 @@ class Identity:
     """Friendly name of the PKCS#12 entry (NCA: the key identifier in hex)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.private_key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise IdentityError(
-                f"unsupported private key type {type(self.private_key).__name__}:"
-                " only RSA and ECDSA keys can be used",
-                file=self.source,
-            )
-        if not _key_matches(_public_key_der(self.private_key), self.certificate):
+        _usable_key(self.private_key, self.source)
+        if not _key_matches(self.private_key, self.certificate):
             raise IdentityError(
                 "the private key does not belong to the certificate"
                 f" ({_subject(self.certificate)})",
@@ -131,16 +128,19 @@ def load_identity(
     (PEM, DER or SIGEX-style bare base64) supplies or overrides the certificate; the one whose
     public key matches is chosen, the rest become the chain. ``alias`` picks a PKCS#12 entry by
     friendly name and is required only when a container holds several keys.
+
+    Raises :class:`~gateway.errors.PasswordRequiredError` when the key is encrypted and
+    ``password`` is None (a caller may then ask for one), IdentityError for everything else.
+    A PKCS#12 container with an empty password opens with None as well as with ``b""``.
     """
     cert_file = cert_source or source
     given = load_certificates(cert_data, source=cert_file) if cert_data is not None else ()
     material = _load_key_material(key_data, password, alias, source)
     key, found = material.key, material.certificates
-    key_der = _public_key_der(key)
 
     leaf: x509.Certificate | None = None
     if given:
-        leaf = next((c for c in given if _key_matches(key_der, c)), None)
+        leaf = next((c for c in given if _key_matches(key, c)), None)
         if leaf is None:
             raise IdentityError(
                 f"no certificate in {cert_file} belongs to the private key in {source}"
@@ -148,7 +148,7 @@ def load_identity(
                 file=cert_file,
             )
     else:
-        leaf = next((c for c in found if _key_matches(key_der, c)), None)
+        leaf = next((c for c in found if _key_matches(key, c)), None)
         if leaf is None and found:
             raise IdentityError(
                 f"none of the {len(found)} certificates stored with the private key belongs"
@@ -444,23 +444,34 @@ def _load_key_material(
         raise IdentityError("the key file is empty", file=source)
     if b"-----BEGIN " in data:
         _no_alias_outside_pkcs12(alias, "PEM", source)
-        key, certs = _load_pem(data, password, source)
-        return _KeyMaterial(key=key, certificates=certs)
+        return _load_pem(data, password, source)
     if pkcs12.looks_like_pfx(data):
         return _load_pkcs12(data, password, alias, source)
     _no_alias_outside_pkcs12(alias, "DER", source)
-    return _KeyMaterial(key=_load_der_key(data, password, source), certificates=())
+    if _is_certificate_data(data):
+        raise IdentityError(
+            "the file holds a certificate, not a private key: give the key file as the key"
+            " and the certificate with --cert",
+            file=source,
+        )
+    key = _load_private_key(
+        data,
+        password,
+        encrypted=pkcs12.is_encrypted_pkcs8(data),
+        source=source,
+        unreadable="not a private key: expected a PKCS#12 container (.p12/.pfx), a PEM file,"
+        " or a DER private key (SIGEX privateKey.der)",
+    )
+    return _KeyMaterial(key=key, certificates=())
 
 
-def _load_pem(
-    data: bytes, password: bytes | None, source: str
-) -> tuple[PrivateKey, tuple[x509.Certificate, ...]]:
+def _load_pem(data: bytes, password: bytes | None, source: str) -> _KeyMaterial:
     blocks = [(m.group(1), m.group(0)) for m in _PEM_BLOCK.finditer(data)]
     keys = [block for label, block in blocks if label in _PEM_KEY_LABELS]
-    labels = sorted({label.decode() for label, _ in blocks})
+    certs = [block for label, block in blocks if label in _PEM_CERT_LABELS | _PEM_PKCS7_LABELS]
     if not keys:
-        has_certs = any(label in _PEM_CERT_LABELS for label, _ in blocks)
-        what = "only certificates" if has_certs else f"no private key (found: {labels or '-'})"
+        found = sorted({label.decode() for label, _ in blocks})
+        what = "only certificates" if certs else f"no private key (found: {found or '-'})"
         raise IdentityError(
             f"the PEM file holds {what}; give the private key file (and the certificate"
             " with --cert)",
@@ -477,48 +488,15 @@ def _load_pem(
             " `ssh-keygen -p -m PKCS8 -f <file>` (it rewrites the file in place)",
             file=source,
         )
-    encrypted = block.startswith(b"-----BEGIN ENCRYPTED") or b"Proc-Type: 4,ENCRYPTED" in block
-    try:
-        key = serialization.load_pem_private_key(block, password if encrypted else None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        plain = _pem_body(block) if block.startswith(b"-----BEGIN PRIVATE KEY") else None
-        _raise_key_error(
-            exc, encrypted=encrypted, password=password, source=source, plain_pkcs8=plain
-        )
-    certificates: list[x509.Certificate] = []
-    for label, text in blocks:
-        if label in _PEM_CERT_LABELS or label in _PEM_PKCS7_LABELS:
-            certificates.extend(load_certificates(text, source=source))
-    return _usable_key(key, source), tuple(certificates)
-
-
-def _load_der_key(data: bytes, password: bytes | None, source: str) -> PrivateKey:
-    encrypted = _is_encrypted_pkcs8(data)
-    try:
-        key = serialization.load_der_private_key(data, password if encrypted else None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        if isinstance(exc, UnsupportedAlgorithm):
-            _raise_key_error(
-                exc,
-                encrypted=encrypted,
-                password=password,
-                source=source,
-                plain_pkcs8=None if encrypted else data,
-            )
-        if _is_certificate_data(data):
-            raise IdentityError(
-                "the file holds a certificate, not a private key: give the key file as the key"
-                " and the certificate with --cert",
-                file=source,
-            ) from exc
-        if encrypted:
-            _raise_key_error(exc, encrypted=True, password=password, source=source)
-        raise IdentityError(
-            "not a private key: expected a PKCS#12 container (.p12/.pfx), a PEM file, or a DER"
-            " private key (SIGEX privateKey.der)",
-            file=source,
-        ) from exc
-    return _usable_key(key, source)
+    key = _load_private_key(
+        block,
+        password,
+        encrypted=block.startswith(b"-----BEGIN ENCRYPTED") or b"Proc-Type: 4,ENCRYPTED" in block,
+        source=source,
+        unreadable="unreadable private key: damaged, or not PKCS#8 / traditional RSA or EC",
+    )
+    certificates = load_certificates(b"\n".join(certs), source=source) if certs else ()
+    return _KeyMaterial(key=key, certificates=certificates)
 
 
 def _load_pkcs12(
@@ -527,7 +505,7 @@ def _load_pkcs12(
     try:
         layout = pkcs12.read_pfx_layout(data)
     except InputError as exc:
-        raise IdentityError(f"damaged PKCS#12 container: {exc.message}", file=source) from exc
+        raise IdentityError(exc.message, file=source) from exc
     try:
         bundle = crypto_pkcs12.load_pkcs12(data, password)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
@@ -538,11 +516,18 @@ def _load_pkcs12(
 
     if len(layout.key_bags) > 1:
         # cryptography would silently return the first key: choose the entry ourselves.
-        bag = _choose_key_bag(layout, alias, source)
-        key = _load_key_bag(bag, password, source)
-        return _KeyMaterial(
-            key=key, certificates=certificates, alias=bag.friendly_name, keystore=True
-        )
+        if alias is None:
+            raise IdentityError(
+                f"the PKCS#12 container holds {len(layout.key_bags)} keys; choose one with an"
+                f" alias: {_alias_list(layout.aliases)}",
+                file=source,
+            )
+        _check_alias(alias, layout.aliases, source)
+        matches = [bag for bag in layout.key_bags if bag.friendly_name == alias]
+        if len(matches) > 1:
+            raise IdentityError(f"{len(matches)} keys share the alias {alias!r}", file=source)
+        key = _load_key_bag(matches[0], password, source)
+        return _KeyMaterial(key=key, certificates=certificates, alias=alias, keystore=True)
 
     if bundle.key is None:
         raise IdentityError(
@@ -554,11 +539,8 @@ def _load_pkcs12(
     if bundle.cert is not None and bundle.cert.friendly_name:
         names.append(bundle.cert.friendly_name.decode("utf-8", "replace"))
     found = [name for name in dict.fromkeys(names) if name]
-    if alias is not None and alias not in found:
-        raise IdentityError(
-            f"no entry with alias {alias!r}; available aliases: {_alias_list(found)}",
-            file=source,
-        )
+    if alias is not None:
+        _check_alias(alias, found, source)
     return _KeyMaterial(
         key=_usable_key(bundle.key, source),
         certificates=certificates,
@@ -569,22 +551,22 @@ def _load_pkcs12(
 def _diagnose_pkcs12(
     layout: pkcs12.PfxLayout, password: bytes | None, source: str, cause: Exception
 ) -> NoReturn:
-    """Tell a wrong password from an unsupported key: cryptography reports both alike.
+    """Tell a missing or wrong password from an unsupported key: cryptography reports all alike.
 
     Each key bag decrypts on its own, so loading one says which: a wrong password fails
     decryption, a GOST key decrypts and is then reported as an unknown algorithm.
     """
-    if password is None:
-        raise IdentityError(
+    protected = (
+        layout.mac_algorithm is not None
+        or bool(layout.encrypted_parts)
+        or any(bag.encryption for bag in layout.key_bags)
+    )
+    if password is None and protected:
+        raise PasswordRequiredError(
             "the PKCS#12 container is password-protected: a password is needed", file=source
         ) from cause
     for bag in layout.key_bags:
-        try:
-            serialization.load_der_private_key(bag.data, password if bag.encryption else None)
-        except UnsupportedAlgorithm as exc:
-            raise IdentityError(_unsupported_key_message(exc, _plain(bag)), file=source) from exc
-        except (ValueError, TypeError) as exc:
-            raise IdentityError("wrong password or damaged container", file=source) from exc
+        _load_key_bag(bag, password, source)
     if layout.key_bags:
         parts = ", ".join(layout.encrypted_parts) or "none"
         raise IdentityError(
@@ -595,77 +577,71 @@ def _diagnose_pkcs12(
     raise IdentityError("wrong password or damaged container", file=source) from cause
 
 
-def _choose_key_bag(layout: pkcs12.PfxLayout, alias: str | None, source: str) -> pkcs12.KeyBag:
-    aliases = layout.aliases
-    if alias is None:
-        raise IdentityError(
-            f"the PKCS#12 container holds {len(layout.key_bags)} keys; choose one with an"
-            f" alias: {_alias_list(aliases)}",
-            file=source,
-        )
-    matches = [bag for bag in layout.key_bags if bag.friendly_name == alias]
-    if not matches:
+def _check_alias(alias: str, aliases: Sequence[str], source: str) -> None:
+    if alias not in aliases:
         raise IdentityError(
             f"no entry with alias {alias!r}; available aliases: {_alias_list(aliases)}",
             file=source,
         )
-    if len(matches) > 1:
-        raise IdentityError(f"{len(matches)} keys share the alias {alias!r}", file=source)
-    return matches[0]
 
 
 def _load_key_bag(bag: pkcs12.KeyBag, password: bytes | None, source: str) -> PrivateKey:
+    return _load_private_key(
+        bag.data,
+        password,
+        encrypted=bag.encryption is not None,
+        source=source,
+        unreadable="damaged PKCS#12 container: the private key cannot be read",
+        what="container",
+    )
+
+
+def _load_private_key(
+    data: bytes,
+    password: bytes | None,
+    *,
+    encrypted: bool,
+    source: str,
+    unreadable: str,
+    what: str = "key",
+) -> PrivateKey:
+    """Load one PEM block or DER key with ``cryptography`` and translate its errors.
+
+    ``encrypted`` is known from the format (PEM label, PKCS#8 structure, key bag type): the
+    password goes only to an encrypted key, and only a missing password for an encrypted key
+    is a :class:`PasswordRequiredError`.
+    """
+    pem = data.startswith(b"-----")
+    load = serialization.load_pem_private_key if pem else serialization.load_der_private_key
     try:
-        key = serialization.load_der_private_key(bag.data, password if bag.encryption else None)
+        key = load(data, password if encrypted else None)
     except UnsupportedAlgorithm as exc:
-        raise IdentityError(_unsupported_key_message(exc, _plain(bag)), file=source) from exc
+        raise IdentityError(_unsupported_key_message(exc, encrypted), file=source) from exc
     except (ValueError, TypeError) as exc:
-        raise IdentityError("wrong password or damaged container", file=source) from exc
+        if not encrypted:
+            raise IdentityError(unreadable, file=source) from exc
+        if password is None:
+            raise PasswordRequiredError(
+                "the private key is encrypted: a password is needed", file=source
+            ) from exc
+        raise IdentityError(f"wrong password or damaged {what}", file=source) from exc
     return _usable_key(key, source)
 
 
-def _plain(bag: pkcs12.KeyBag) -> bytes | None:
-    return bag.data if bag.encryption is None else None
+def _unsupported_key_message(exc: UnsupportedAlgorithm, decrypted: bool) -> str:
+    """Name the key algorithm; for GOST say plainly that it is not supported *yet*.
 
-
-def _raise_key_error(
-    exc: Exception,
-    *,
-    encrypted: bool,
-    password: bytes | None,
-    source: str,
-    plain_pkcs8: bytes | None = None,
-) -> NoReturn:
-    if isinstance(exc, UnsupportedAlgorithm):
-        raise IdentityError(_unsupported_key_message(exc, plain_pkcs8), file=source) from exc
-    if encrypted and password is None:
-        raise IdentityError(
-            "the private key is encrypted: a password is needed", file=source
-        ) from exc
-    if encrypted:
-        raise IdentityError("wrong password or damaged key", file=source) from exc
-    raise IdentityError(
-        "unreadable private key: damaged, or not PKCS#8 / traditional RSA or EC", file=source
-    ) from exc
-
-
-def _unsupported_key_message(exc: UnsupportedAlgorithm, plain_pkcs8: bytes | None) -> str:
-    """Name the key algorithm; for GOST say plainly that it is not supported *yet*."""
-    oid: str | None = None
-    if plain_pkcs8 is not None:
-        try:
-            oid = pkcs12.private_key_algorithm(plain_pkcs8)
-        except InputError:
-            oid = None
-    if oid is None:
-        # cryptography names the OID of a key it cannot load ("Unknown key type: 1.2...").
-        match = re.search(r"\b\d+(?:\.\d+){3,}\b", str(exc))
-        oid = match.group(0) if match else None
+    cryptography names the OID of a key it cannot load ("Unknown key type: 1.2..."), for a
+    decrypted key bag too, whose algorithm nothing else can show without the key.
+    """
+    match = re.search(r"\b\d+(?:\.\d+){3,}\b", str(exc))
+    oid = match.group(0) if match else None
     gost = _gost_name(oid)
     if gost is not None:
+        right = "; the password is right" if decrypted else ""
         return (
-            f"{gost} keys are not supported yet (key algorithm {oid}); the password is"
-            " right. Use an RSA key (RSA256_*.p12 / AUTH_RSA256_*.p12) for now"
+            f"{gost} keys are not supported yet (key algorithm {oid}){right}."
+            " Use an RSA key (RSA256_*.p12 / AUTH_RSA256_*.p12) for now"
         )
     return f"unsupported private key algorithm {oid or '(unknown)'}: only RSA and ECDSA keys work"
 
@@ -684,13 +660,10 @@ def _gost_name(oid: str | None) -> str | None:
 def _usable_key(key: object, source: str) -> PrivateKey:
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         return key
-    kind = {
-        ed25519.Ed25519PrivateKey: "Ed25519",
-        ed448.Ed448PrivateKey: "Ed448",
-    }
-    name = next((n for t, n in kind.items() if isinstance(key, t)), type(key).__name__)
     raise IdentityError(
-        f"{name} keys are not supported: NCA and SIGEX keys are RSA, ECDSA or GOST", file=source
+        f"unsupported private key type {type(key).__name__}: only RSA and ECDSA keys can be"
+        " used (NCA and SIGEX keys are RSA, ECDSA or GOST)",
+        file=source,
     )
 
 
@@ -703,23 +676,6 @@ def _no_alias_outside_pkcs12(alias: str | None, kind: str, source: str) -> None:
         )
 
 
-def _pem_body(block: bytes) -> bytes | None:
-    lines = [line for line in block.splitlines()[1:-1] if b":" not in line]
-    try:
-        return base64.b64decode(b"".join(lines), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _is_encrypted_pkcs8(data: bytes) -> bool:
-    """EncryptedPrivateKeyInfo starts with an AlgorithmIdentifier, PrivateKeyInfo with 0."""
-    try:
-        node = der.decode(data)
-        return node.is_(der.SEQUENCE) and node.child(0).is_(der.SEQUENCE)
-    except InputError:
-        return False
-
-
 def _is_certificate_data(data: bytes) -> bool:
     try:
         load_certificates(data)
@@ -728,21 +684,11 @@ def _is_certificate_data(data: bytes) -> bool:
     return True
 
 
-def _public_key_der(key: PrivateKey) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _key_matches(public_key_der: bytes, cert: x509.Certificate) -> bool:
+def _key_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
     try:
-        cert_key = cert.public_key()
+        return cert.public_key() == key.public_key()
     except (UnsupportedAlgorithm, ValueError):
         return False
-    encoded = cert_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return encoded == public_key_der
 
 
 # --- certificates -------------------------------------------------------------------------
@@ -836,10 +782,8 @@ def _read_file(path: Path) -> bytes:
 def _extension(cert: x509.Certificate, kind: type[_Ext]) -> _Ext | None:
     try:
         return cert.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
-    except ValueError:
-        # A malformed or duplicated extension: describe what we can rather than fail.
+    except (x509.ExtensionNotFound, ValueError):
+        # Absent, or malformed or duplicated: describe what we can rather than fail.
         return None
 
 
@@ -926,16 +870,14 @@ def _unsupported_key_description(cert: x509.Certificate) -> tuple[str, int]:
         return "unknown", 0
     name = _gost_name(oid) or oid
     try:
-        tbs = der.decode(cert.tbs_certificate_bytes)
-        fields = tbs.children
-        spki = fields[6] if fields[0].is_(0, der.CONTEXT) else fields[5]
-        bits = spki.child(1).expect(der.BIT_STRING).content[1:]
-        inner = der.decode(bits)
-        point = inner.octets() if inner.is_(der.OCTET_STRING) else bits
-        # GOST public keys are X‖Y: each coordinate is half the point.
-        return name, len(point) * 4
-    except (InputError, IndexError):
+        spki = asn1_x509.TbsCertificate.load(cert.tbs_certificate_bytes)["subject_public_key_info"]
+        # Generic decoding: asn1crypto's PublicKeyInfo raises KeyError for a GOST algorithm.
+        key_bits = asn1_core.load(spki.dump())[1].cast(asn1_core.OctetBitString).native
+        point = asn1_core.OctetString.load(key_bits).native
+    except (ValueError, TypeError, KeyError, IndexError):
         return name, 0
+    # GOST public keys are X‖Y in an OCTET STRING: each coordinate is half the point.
+    return name, len(point) * 4
 
 
 def _is_self_signed(cert: x509.Certificate) -> bool:

@@ -16,13 +16,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms
+from asn1crypto import core as asn1_core
+from asn1crypto import keys as asn1_keys
+from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 
-from gateway import der, pkcs12
-from gateway.errors import IdentityError, InputError
+from gateway import pkcs12
+from gateway.errors import IdentityError, InputError, PasswordRequiredError
 from gateway.identity import (
     CertificateInfo,
     Identity,
@@ -44,9 +49,10 @@ def _pem(
     key: object,
     encryption: serialization.KeySerializationEncryption | None = None,
     fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
+    encoding: serialization.Encoding = serialization.Encoding.PEM,
 ) -> bytes:
     return key.private_bytes(  # type: ignore[attr-defined,no-any-return]
-        serialization.Encoding.PEM, fmt, encryption or serialization.NoEncryption()
+        encoding, fmt, encryption or serialization.NoEncryption()
     )
 
 
@@ -55,9 +61,7 @@ def _der(
     encryption: serialization.KeySerializationEncryption | None = None,
     fmt: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8,
 ) -> bytes:
-    return key.private_bytes(  # type: ignore[attr-defined,no-any-return]
-        serialization.Encoding.DER, fmt, encryption or serialization.NoEncryption()
-    )
+    return _pem(key, encryption, fmt, serialization.Encoding.DER)
 
 
 def _cert_pem(cert: x509.Certificate) -> bytes:
@@ -114,8 +118,6 @@ def test_p12_with_a_separate_certificate_prefers_the_given_one(pki: TestPki) -> 
 
 
 def test_p12_without_a_key_is_a_trust_store(pki: TestPki, tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
-
     store = crypto_pkcs12.serialize_java_truststore(
         [crypto_pkcs12.PKCS12Certificate(pki.ca.certificate, b"ca")],
         serialization.BestAvailableEncryption(b"store-pass"),
@@ -155,10 +157,12 @@ def test_encrypted_pem(pki: TestPki, fmt: serialization.PrivateFormat) -> None:
     cert = _cert_pem(pki.signer.certificate)
     identity = load_identity(pem, password=password, cert_data=cert)
     assert identity.certificate == pki.signer.certificate
-    with pytest.raises(IdentityError, match="password is needed"):
-        load_identity(pem, cert_data=cert)
-    with pytest.raises(IdentityError, match="wrong password"):
+    with pytest.raises(PasswordRequiredError, match="password is needed") as missing:
+        load_identity(pem, cert_data=cert, source="enc.pem")
+    assert missing.value.file == "enc.pem"
+    with pytest.raises(IdentityError, match="wrong password") as wrong:
         load_identity(pem, password=WRONG, cert_data=cert)
+    assert not isinstance(wrong.value, PasswordRequiredError)
 
 
 @pytest.mark.parametrize(
@@ -179,10 +183,12 @@ def test_encrypted_der_pkcs8(pki: TestPki) -> None:
     data = _der(pki.signer.private_key, serialization.BestAvailableEncryption(b"der-secret"))
     cert = _cert_pem(pki.signer.certificate)
     assert load_identity(data, password=b"der-secret", cert_data=cert).certificate
-    with pytest.raises(IdentityError, match="password is needed"):
-        load_identity(data, cert_data=cert)
-    with pytest.raises(IdentityError, match="wrong password"):
+    with pytest.raises(PasswordRequiredError, match="password is needed") as missing:
+        load_identity(data, cert_data=cert, source="enc.der")
+    assert missing.value.file == "enc.der"
+    with pytest.raises(IdentityError, match="wrong password") as wrong:
         load_identity(data, password=WRONG, cert_data=cert)
+    assert not isinstance(wrong.value, PasswordRequiredError)
 
 
 def test_a_password_for_an_unencrypted_key_is_ignored(pki: TestPki) -> None:
@@ -238,15 +244,18 @@ def _tlv(tag: int, body: bytes) -> bytes:
     return bytes([tag, 0x80 | len(size)]) + size + body
 
 
+def _p12(parts: list[cms.ContentInfo]) -> bytes:
+    """A PFX holding these AuthenticatedSafe parts, without a MAC (macData is optional)."""
+    auth_safe = asn1_pkcs12.AuthenticatedSafe(parts).dump()
+    content = cms.ContentInfo({"content_type": "data", "content": auth_safe})
+    return bytes(asn1_pkcs12.Pfx({"version": "v3", "auth_safe": content}).dump())
+
+
 def _merge_p12(*containers: bytes) -> bytes:
-    """One PFX holding the entries of several (without a MAC: macData is optional)."""
-    parts: list[bytes] = []
-    for data in containers:
-        auth_safe = der.decode(der.decode(data).child(1).child(1).child(0).octets())
-        parts.extend(part.to_der() for part in auth_safe.children)
-    data_oid = bytes.fromhex("06092a864886f70d010701")
-    content = _tlv(0x30, data_oid + _tlv(0xA0, _tlv(0x04, _tlv(0x30, b"".join(parts)))))
-    return _tlv(0x30, bytes.fromhex("020103") + content)
+    """One PFX holding the entries of several."""
+    return _p12(
+        [part for data in containers for part in asn1_pkcs12.Pfx.load(data).authenticated_safe]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -328,9 +337,59 @@ def test_right_password_never_appears_in_errors(
     _assert_secret_hidden(password, caught.value, caplog)
 
 
-def test_missing_password_for_a_container(pki: TestPki) -> None:
-    with pytest.raises(IdentityError, match="password is needed"):
-        load_identity_from_path(pki.signer_legacy_p12)
+@pytest.mark.parametrize("container", ["signer_p12", "signer_legacy_p12", "client_p12"])
+def test_missing_password_for_a_container(pki: TestPki, container: str) -> None:
+    path = getattr(pki, container)
+    with pytest.raises(PasswordRequiredError, match="password is needed") as caught:
+        load_identity_from_path(path)
+    assert caught.value.file == str(path)
+
+
+def test_missing_password_for_a_keystore(pki: TestPki, two_entry_p12: bytes) -> None:
+    with pytest.raises(PasswordRequiredError) as caught:
+        load_identity(two_entry_p12, alias="client", source="keystore.p12")
+    assert caught.value.file == "keystore.p12"
+
+
+def test_wrong_password_is_not_a_missing_one(pki: TestPki, two_entry_p12: bytes) -> None:
+    for data in (pki.signer_p12.read_bytes(), two_entry_p12):
+        with pytest.raises(IdentityError) as caught:
+            load_identity(data, password=WRONG, alias="signer")
+        assert not isinstance(caught.value, PasswordRequiredError)
+
+
+def _openssl_p12(pki: TestPki, out: Path, *options: str) -> bytes:
+    """The signer's key and certificate in a container whose password is empty."""
+    subprocess.run(
+        [
+            "openssl", "pkcs12", "-export", *options,
+            "-inkey", str(pki.signer.key_path), "-in", str(pki.signer.cert_path),
+            "-name", "empty", "-passout", "pass:", "-out", str(out),
+        ],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+def test_containers_with_an_empty_password_open_without_one(pki: TestPki, tmp_path: Path) -> None:
+    # Windows and openssl write these when the user just presses Enter at the password prompt.
+    containers = {
+        "cryptography": crypto_pkcs12.serialize_key_and_certificates(
+            b"empty",
+            pki.signer.private_key,
+            pki.signer.certificate,
+            None,
+            serialization.NoEncryption(),
+        ),
+        "openssl": _openssl_p12(pki, tmp_path / "modern.p12"),
+        "openssl-legacy": _openssl_p12(pki, tmp_path / "legacy.p12", "-legacy"),
+    }
+    for name, data in containers.items():
+        assert pkcs12.read_pfx_layout(data).mac_algorithm is not None, name
+        for password in (None, b""):
+            identity = load_identity(data, password=password, source=name)
+            assert identity.certificate == pki.signer.certificate
+            assert identity.alias == "empty"
 
 
 def test_key_certificate_mismatch(pki: TestPki) -> None:
@@ -488,12 +547,16 @@ def test_real_gost_containers_are_not_supported_yet(
     with pytest.raises(IdentityError, match=r"GOST 34\.10-2015 keys are not supported yet") as ok:
         load_identity_from_path(path, password=NCA_GOST_PASSWORD)
     assert "wrong password" not in str(ok.value)
+    assert "the password is right" in str(ok.value)
     assert "1.2.398.3.10.1.1.2.2" in str(ok.value)
     assert ok.value.file == str(path)
     _assert_secret_hidden(NCA_GOST_PASSWORD, ok.value, caplog)
-    # ...while a wrong password on the same file is still reported as one.
+    # ...while a wrong password on the same file is still reported as one,
     with pytest.raises(IdentityError, match="wrong password"):
         load_identity_from_path(path, password=WRONG)
+    # ...and no password as a missing one.
+    with pytest.raises(PasswordRequiredError):
+        load_identity_from_path(path)
 
 
 def test_real_gost_ca_certificate_is_described(kalkan_samples: Path) -> None:
@@ -679,7 +742,7 @@ def test_describe_real_nca_layout_fields(kalkan_samples: Path) -> None:
 
 def test_pfx_layout_exported_for_diagnostics(pki: TestPki) -> None:
     layout = pkcs12.read_pfx_layout(pki.signer_legacy_p12.read_bytes())
-    assert layout.key_bags[0].encryption == "pbeWithSHA1And3-KeyTripleDES-CBC"
+    assert layout.key_bags[0].encryption == "pkcs12_sha1_tripledes_3key"
 
 
 def test_der_certificate_ending_in_a_whitespace_byte(pki: TestPki) -> None:
@@ -693,16 +756,7 @@ def test_der_certificate_ending_in_a_whitespace_byte(pki: TestPki) -> None:
 
 
 def _oid(dotted: str) -> bytes:
-    arcs = [int(a) for a in dotted.split(".")]
-    body = bytearray([40 * arcs[0] + arcs[1]])
-    for arc in arcs[2:]:
-        value = arc
-        chunk = [value & 0x7F]
-        while value > 0x7F:
-            value >>= 7
-            chunk.append(0x80 | (value & 0x7F))
-        body.extend(reversed(chunk))
-    return _tlv(0x06, bytes(body))
+    return bytes(asn1_core.ObjectIdentifier(dotted).dump())
 
 
 def _gost_2015_pkcs8() -> bytes:
@@ -715,13 +769,25 @@ def _gost_2015_pkcs8() -> bytes:
 
 def test_gost_pkcs8_key_files_are_not_supported_yet(pki: TestPki) -> None:
     der_key = _gost_2015_pkcs8()
-    assert pkcs12.private_key_algorithm(der_key) == "1.2.398.3.10.1.1.2.2"
+    assert not pkcs12.is_encrypted_pkcs8(der_key)
     pem_key = (
         b"-----BEGIN PRIVATE KEY-----\n"
         + base64.encodebytes(der_key)
         + b"-----END PRIVATE KEY-----\n"
     )
+    bag = asn1_pkcs12.SafeBag(
+        {
+            "bag_id": "key_bag",
+            "bag_value": asn1_keys.PrivateKeyInfo.load(der_key),
+            "bag_attributes": [{"type": "friendly_name", "values": ["gost"]}],
+        }
+    )
+    safe_contents = asn1_pkcs12.SafeContents([bag]).dump()
+    p12 = _p12([cms.ContentInfo({"content_type": "data", "content": safe_contents})])
     cert = _cert_pem(pki.signer.certificate)
-    for data in (der_key, pem_key):
-        with pytest.raises(IdentityError, match=r"GOST 34\.10-2015 keys are not supported yet"):
+    for data in (der_key, pem_key, p12):
+        with pytest.raises(
+            IdentityError, match=r"GOST 34\.10-2015 keys are not supported yet"
+        ) as e:
             load_identity(data, cert_data=cert, source="gost.key")
+        assert "password" not in str(e.value)  # none was needed, none was given

@@ -1,10 +1,17 @@
-"""Reading a PKCS#12 container's layout without its password."""
+"""Reading a PKCS#12 container's layout without its password, and failing only as InputError."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from asn1crypto import cms
+from asn1crypto import core as asn1_core
+from asn1crypto import parser as asn1_parser
+from asn1crypto import pkcs12 as asn1_pkcs12
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 
 from gateway import pkcs12
 from gateway.errors import InputError
@@ -16,13 +23,14 @@ def test_real_nca_container_layout(kalkan_samples: Path) -> None:
     layout = pkcs12.read_pfx_layout(path.read_bytes())
     assert layout.mac_algorithm == "sha1"
     assert layout.mac_iterations == 1024
-    assert layout.encrypted_parts == ("pbeWithSHA1And40BitRC2-CBC",)
+    assert layout.encrypted_parts == ("pkcs12_sha1_rc2_40",)
     (bag,) = layout.key_bags
-    assert bag.encryption == "pbeWithSHA1And3-KeyTripleDES-CBC"
+    assert bag.encryption == "pkcs12_sha1_tripledes_3key"
     assert path.stem.endswith(bag.friendly_name or "-")
     assert bag.local_key_id is not None
     assert bytes.fromhex(bag.friendly_name or "") == bag.local_key_id
     assert "data" not in repr(bag)  # the (encrypted) key stays out of repr
+    assert bag.data.startswith(b"\x30")  # the bag's content, without its [0] wrapper
 
 
 def test_gost_container_layout_is_readable_without_gost(kalkan_samples: Path) -> None:
@@ -35,17 +43,167 @@ def test_modern_container_layout(pki: TestPki) -> None:
     layout = pkcs12.read_pfx_layout(pki.signer_p12.read_bytes())
     assert layout.mac_algorithm == "sha256"
     assert layout.aliases == ("signer",)
-    assert layout.encrypted_parts == ("PBES2 (PBKDF2, hmacWithSHA256, aes-256-cbc)",)
+    assert layout.encrypted_parts == ("pbes2 (pbkdf2, hmac-sha256, aes256_cbc)",)
+
+
+def test_unencrypted_key_bag(pki: TestPki) -> None:
+    data = crypto_pkcs12.serialize_key_and_certificates(
+        b"plain", pki.signer.private_key, pki.signer.certificate, None, serialization.NoEncryption()
+    )
+    (bag,) = pkcs12.read_pfx_layout(data).key_bags
+    assert (bag.friendly_name, bag.encryption) == ("plain", None)
+    assert not pkcs12.is_encrypted_pkcs8(bag.data)
 
 
 def test_looks_like_pfx(pki: TestPki) -> None:
     data = pki.signer_legacy_p12.read_bytes()
     assert pkcs12.looks_like_pfx(data)
     assert pkcs12.looks_like_pfx(data[:40])  # truncated: still recognisably a container
+    assert pkcs12.looks_like_pfx(_ber(data))
     assert not pkcs12.looks_like_pfx(pki.signer.key_path.read_bytes())
     assert not pkcs12.looks_like_pfx(pki.sigex_key_der.read_bytes())
     assert not pkcs12.looks_like_pfx(b"")
     assert not pkcs12.looks_like_pfx(b"\x30\x80")
+
+
+def test_is_encrypted_pkcs8(pki: TestPki) -> None:
+    key = pki.signer.private_key
+    encrypted = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    assert pkcs12.is_encrypted_pkcs8(encrypted)
+    for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
+        plain = key.private_bytes(serialization.Encoding.DER, fmt, serialization.NoEncryption())
+        assert not pkcs12.is_encrypted_pkcs8(plain)
+    certificate = pki.signer.certificate.public_bytes(serialization.Encoding.DER)
+    for other in (certificate, encrypted + b"\x00", encrypted[:-1], b"", b"\x30\x80" * 50):
+        assert not pkcs12.is_encrypted_pkcs8(other)
+
+
+# ------------------------------------------------------------------------------------- BER
+
+
+def _ber(data: bytes) -> bytes:
+    """Re-encode DER the way streaming writers (BouncyCastle's "PKCS12") do: indefinite
+    lengths for every constructed element, and every OCTET STRING that wraps an encoding
+    split into a constructed string of two segments."""
+    _, method, _, header, contents, _ = asn1_parser.parse(data, strict=True)
+    if method == 1:
+        children, pos = [], 0
+        while pos < len(contents):
+            size = asn1_parser.peek(contents[pos:])
+            children.append(_ber(contents[pos : pos + size]))
+            pos += size
+        return bytes(header[:1]) + b"\x80" + b"".join(children) + b"\x00\x00"
+    if header[:1] == b"\x04" and contents[:1] == b"\x30":
+        try:
+            inner = _ber(contents)
+        except ValueError:
+            return data  # encrypted bytes that only start like a SEQUENCE
+        half = len(inner) // 2
+        segments = [asn1_core.OctetString(part).dump() for part in (inner[:half], inner[half:])]
+        return b"\x24\x80" + b"".join(segments) + b"\x00\x00"
+    return data
+
+
+@pytest.mark.parametrize("container", ["signer_p12", "signer_legacy_p12"])
+def test_ber_container_reads_like_its_der_original(pki: TestPki, container: str) -> None:
+    data = getattr(pki, container).read_bytes()
+    ber = _ber(data)
+    assert b"\x24\x80" in ber  # segmented OCTET STRINGs, not only indefinite lengths
+    der_layout, ber_layout = pkcs12.read_pfx_layout(data), pkcs12.read_pfx_layout(ber)
+    assert ber_layout.aliases == der_layout.aliases
+    assert ber_layout.encrypted_parts == der_layout.encrypted_parts
+    assert ber_layout.mac_algorithm == der_layout.mac_algorithm
+    assert ber_layout.mac_iterations == der_layout.mac_iterations
+    assert [b.encryption for b in ber_layout.key_bags] == [
+        b.encryption for b in der_layout.key_bags
+    ]
+
+
+# ------------------------------------------------------------------------------- structure
+
+
+def _pfx(bags: list[asn1_pkcs12.SafeBag], version: int = 3) -> bytes:
+    """A container without MAC holding ``bags`` in one plain ``data`` part."""
+    safe_contents = asn1_pkcs12.SafeContents(bags).dump()
+    part = cms.ContentInfo({"content_type": "data", "content": safe_contents})
+    auth_safe = asn1_pkcs12.AuthenticatedSafe([part]).dump()
+    content = cms.ContentInfo({"content_type": "data", "content": auth_safe})
+    return bytes(asn1_pkcs12.Pfx({"version": version, "auth_safe": content}).dump())
+
+
+def _key_bags(data: bytes) -> list[asn1_pkcs12.SafeBag]:
+    parts = asn1_pkcs12.Pfx.load(data).authenticated_safe
+    return [
+        bag
+        for part in parts
+        if part["content_type"].native == "data"
+        for bag in asn1_pkcs12.SafeContents.load(part["content"].native)
+        if bag["bag_id"].native.endswith("key_bag")
+    ]
+
+
+def _nested(bags: list[asn1_pkcs12.SafeBag], levels: int) -> list[asn1_pkcs12.SafeBag]:
+    for _ in range(levels):
+        bags = [
+            asn1_pkcs12.SafeBag(
+                {"bag_id": "safe_contents", "bag_value": asn1_pkcs12.SafeContents(bags)}
+            )
+        ]
+    return bags
+
+
+def test_key_bags_inside_safe_contents_bags(pki: TestPki) -> None:
+    bags = _key_bags(pki.signer_p12.read_bytes()) + _key_bags(pki.client_p12.read_bytes())
+    layout = pkcs12.read_pfx_layout(_pfx(_nested(bags, 2)))
+    assert layout.aliases == ("signer", "client")
+    assert layout.mac_algorithm is None
+    with pytest.raises(InputError, match="nested too deeply"):
+        pkcs12.read_pfx_layout(_pfx(_nested(bags, 6)))
+
+
+def test_unsupported_versions_and_protection(pki: TestPki) -> None:
+    bags = _key_bags(pki.signer_p12.read_bytes())
+    with pytest.raises(InputError, match="version 3"):
+        pkcs12.read_pfx_layout(_pfx(bags, version=2))
+    signed_data = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [],
+            "encap_content_info": {"content_type": "data"},
+            "signer_infos": [],
+        }
+    )
+    auth_safe = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
+    signed = asn1_pkcs12.Pfx({"version": 3, "auth_safe": auth_safe}).dump()
+    with pytest.raises(InputError, match="public key"):
+        pkcs12.read_pfx_layout(signed)
+
+
+# ------------------------------------------------------------------------- hostile input
+
+HOSTILE = {
+    "empty": b"",
+    "truncated-header": b"\x30",
+    "length-past-end": b"\x30\x05\x02\x01",
+    "huge-length": b"\x30\x84\xff\xff\xff\xff",
+    "length-of-length-too-big": b"\x30\x89" + bytes(9),
+    "unterminated-indefinite": b"\x30\x80\x02\x01\x03",
+    "indefinite-primitive": b"\x04\x80\x00\x00",
+    "deep-nesting": b"\x30\x80" * 1000,
+    "truncated-tag": b"\x1f\x81",
+    "not-a-sequence": b"\x05\x00",
+    "pfx-header-only": bytes.fromhex("3080020103308006092a864886f70d010701"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_input_is_an_input_error(name: str) -> None:
+    with pytest.raises(InputError):
+        pkcs12.read_pfx_layout(HOSTILE[name])
 
 
 def test_damaged_containers_are_input_errors(pki: TestPki) -> None:
@@ -55,3 +213,14 @@ def test_damaged_containers_are_input_errors(pki: TestPki) -> None:
             pkcs12.read_pfx_layout(data[:size])
     with pytest.raises(InputError):
         pkcs12.read_pfx_layout(pki.sigex_key_der.read_bytes())
+
+
+@pytest.mark.parametrize("container", ["signer_p12", "signer_legacy_p12"])
+def test_every_damaged_byte_is_a_layout_or_an_input_error(pki: TestPki, container: str) -> None:
+    """asn1crypto's exceptions never get past the module, wherever the damage is."""
+    data = getattr(pki, container).read_bytes()
+    for position in range(0, len(data), 3):
+        flipped = data[:position] + bytes([data[position] ^ 0xFF]) + data[position + 1 :]
+        for damaged in (flipped, data[:position]):
+            with contextlib.suppress(InputError):
+                pkcs12.read_pfx_layout(damaged)
