@@ -7,6 +7,7 @@ password, key or message body is ever printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ from gateway.identity import (
 )
 from gateway.outfile import write_atomic
 from gateway.wssec import KeyRef, VerifyPolicy, make_signer, sign_envelope, verify_envelope
+from gateway.xmlparse import parse_xml
 
 __all__ = ["main"]
 
@@ -323,15 +325,218 @@ def _certificates_in(file: Path) -> tuple[Any, ...] | None:
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the test PKI and messages here (default: a temporary directory).",
+    help="Keep the test PKI, client profile and messages here (default: temporary).",
 )
 def demo(workdir: Path | None) -> int:
-    """Run the main job on embedded defaults: test PKI, sample message, sign, verify."""
+    """Run the main job on embedded defaults: test PKI, local emulator, signed messages."""
     from gateway.demo import run_demo  # noqa: PLC0415  (keeps `shep --help` fast)
 
-    report = run_demo(workdir)
-    for line in report:
+    for line in run_demo(workdir):
         click.echo(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- send, config
+
+
+def _config_path(config: Path | None) -> Path | None:
+    """--config, else $SHEP_CONFIG, else ./shep.toml when present, else environment only."""
+    if config is not None:
+        return config
+    if os.environ.get("SHEP_CONFIG"):
+        return Path(os.environ["SHEP_CONFIG"])
+    default = Path("shep.toml")
+    return default if default.is_file() else None
+
+
+def _profile_options(func: Any) -> Any:
+    func = click.option("--profile", metavar="NAME", help="Profile in the config file.")(func)
+    return click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Config file (default: $SHEP_CONFIG or ./shep.toml).",
+    )(func)
+
+
+@shep.command()
+@click.option("--service", "service_id", required=True, metavar="ID", help="serviceId to call.")
+@click.option(
+    "--data",
+    "data_path",
+    required=True,
+    metavar="FILE|-",
+    help="Payload: an XML document ('-' = stdin).",
+)
+@click.option(
+    "--as-text",
+    is_flag=True,
+    help="Send the payload as an xs:string (escaped text) instead of XML.",
+)
+@click.option("--message-id", help="messageId to use (default: a new UUID).")
+@click.option("--correlation-id", help="correlationId of the message.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable result.")
+@_profile_options
+def send(
+    *,
+    service_id: str,
+    data_path: str,
+    as_text: bool,
+    message_id: str | None,
+    correlation_id: str | None,
+    as_json: bool,
+    config: Path | None,
+    profile: str | None,
+) -> int:
+    """Send one signed SyncChannel message and print the response data."""
+    from gateway.config import load_profile, open_client  # noqa: PLC0415
+
+    raw, source = _read_input(data_path)
+    payload: Any
+    if as_text:
+        try:
+            payload = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError("payload is not UTF-8 text", file=source) from exc
+    else:
+        payload = parse_xml(raw, source=source).getroot()
+    settings = load_profile(_config_path(config), profile=profile, environ=os.environ)
+    with open_client(settings, os.environ) as client:
+        answer = client.send(
+            service_id, payload, message_id=message_id, correlation_id=correlation_id
+        )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": answer.ok,
+                    "message_id": answer.message_id,
+                    "correlation_id": answer.correlation_id,
+                    "status_code": answer.status_code,
+                    "status_message": answer.status_message,
+                    "response_date": answer.response_date,
+                    "session_id": answer.session_id,
+                    "signed_by": format_name(answer.signed_by.subject)
+                    if answer.signed_by
+                    else None,
+                    "attempts": answer.attempts,
+                    "data": answer.data_text,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        click.echo(answer.data_text or "")
+    if not answer.ok:
+        click.echo(
+            f"shep: error: gateway status {answer.status_code}: {answer.status_message} "
+            f"[message id {answer.message_id}]",
+            err=True,
+        )
+        return 1
+    return 0
+
+
+@shep.group("config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command("check")
+@_profile_options
+def config_check(*, config: Path | None, profile: str | None) -> int:
+    """Check a profile without sending anything: files, keys, passwords, trust."""
+    from gateway.config import check_profile, load_profile  # noqa: PLC0415
+
+    settings = load_profile(_config_path(config), profile=profile, environ=os.environ)
+    results = check_profile(settings, os.environ)
+    for result in results:
+        mark = click.style("ok  ", fg="green") if result.ok else click.style("FAIL", fg="red")
+        click.echo(f"{mark} {result.what:<15} {result.detail}")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        click.echo(f"shep: error: {len(failed)} check(s) failed", err=True)
+        return 2
+    return 0
+
+
+# --------------------------------------------------------------------------- emulator
+
+
+@shep.command()
+@click.option(
+    "--pki",
+    "pki_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Test PKI directory (generated there if empty; default: temporary).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8443, show_default=True, type=int)
+@click.option("--sign-responses", is_flag=True, help="Sign normal answers (with the AUTH key).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Fault injection seed.")
+@click.option("--latency", default=0.0, type=float, help="Seconds added to every answer.")
+@click.option("--error-rate", default=0.0, type=float, help="Share of injected HTTP 500s.")
+@click.option("--unavailable-rate", default=0.0, type=float, help="Share of injected 503s.")
+@click.option("--drop-rate", default=0.0, type=float, help="Share of dropped connections.")
+def emulator(
+    *,
+    pki_dir: Path | None,
+    host: str,
+    port: int,
+    sign_responses: bool,
+    seed: int,
+    latency: float,
+    error_rate: float,
+    unavailable_rate: float,
+    drop_rate: float,
+) -> int:
+    """Run the local gateway emulator (HTTPS, client certificates required) until Ctrl-C."""
+    import tempfile  # noqa: PLC0415
+
+    from gateway.demo import write_client_profile  # noqa: PLC0415
+    from gateway.emulator import (  # noqa: PLC0415
+        FaultPlan,
+        emulator_config_from_pki,
+        serve_emulator,
+    )
+    from gateway.testpki import generate_test_pki, load_test_pki  # noqa: PLC0415
+
+    with contextlib.ExitStack() as stack:
+        if pki_dir is None:
+            pki_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shep-pki-")))
+        has_pki = (pki_dir / "ca.pem").is_file()
+        pki = load_test_pki(pki_dir) if has_pki else generate_test_pki(pki_dir)
+        signer = None
+        if sign_responses:
+            signer = make_signer(
+                Identity(
+                    certificate=pki.auth.certificate,
+                    private_key=pki.auth.private_key,
+                    source=str(pki.auth.key_path),
+                )
+            )
+        config = emulator_config_from_pki(
+            pki,
+            host=host,
+            port=port,
+            response_signer=signer,
+            faults=FaultPlan(
+                seed=seed,
+                latency=latency,
+                error_rate=error_rate,
+                unavailable_rate=unavailable_rate,
+                drop_rate=drop_rate,
+            ),
+        )
+
+        def ready(url: str) -> None:
+            shown = url.replace("0.0.0.0", "127.0.0.1")  # noqa: S104  (display only)
+            profile = write_client_profile(pki, url=shown)
+            click.echo(f"shep emulator: listening on {url} (Ctrl-C stops)")
+            click.echo(f"  sync  {shown}/bip-sync-wss-gost/   async  {shown}/bip-async/")
+            click.echo(f"  test PKI {pki.directory}; client profile {profile}")
+            click.echo(f"  try: shep send --config {profile} --service echo --data FILE")
+
+        serve_emulator(config, ready=ready)
     return 0
 
 

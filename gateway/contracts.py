@@ -142,6 +142,55 @@ class Contract:
             raise ContractError(f"zeep returned {type(envelope).__name__}, not an element")
         return envelope
 
+    def create_response(self, operation: str, /, **params: object) -> etree._Element:
+        """Serialize ``operation``'s *response* through zeep into a SOAP Envelope element.
+
+        The server side of :meth:`create_message` (the emulator answers with it); the same
+        caveats apply: ``xsd:anyType`` content is text until replaced, and nothing is validated.
+        """
+        output = self._operation(operation).output
+        try:
+            serialized = output.serialize(**params)
+        except zeep.exceptions.ValidationError as exc:
+            raise EnvelopeError(
+                f"{operation} response does not fit {self.name}: {exc.message}",
+                field=_zeep_path(exc),
+            ) from exc
+        except (zeep.exceptions.Error, TypeError, ValueError, KeyError) as exc:
+            raise EnvelopeError(f"{operation} response does not fit {self.name}: {exc}") from exc
+        envelope = getattr(serialized, "content", None)
+        if not isinstance(envelope, etree._Element):
+            raise ContractError(f"zeep returned {type(envelope).__name__}, not an element")
+        return envelope
+
+    def create_element(self, tag: str, /, **params: object) -> etree._Element:
+        """Render the global element ``tag`` (Clark name) through zeep, e.g. a fault detail.
+
+        Returns a detached element that declares the namespaces it uses; not yet validated.
+        """
+        if tag not in self.elements:
+            raise EnvelopeError(
+                f"{tag} is not a global element of {self.name}", field=etree.QName(tag).localname
+            )
+        try:
+            declaration = self._client.wsdl.types.get_element(tag)
+            holder = etree.Element("holder")
+            declaration.render(holder, declaration(**params))
+        except zeep.exceptions.ValidationError as exc:
+            raise EnvelopeError(
+                f"{etree.QName(tag).localname} does not fit {self.name}: {exc.message}",
+                field=_zeep_path(exc),
+            ) from exc
+        except (zeep.exceptions.Error, TypeError, ValueError, KeyError) as exc:
+            raise EnvelopeError(
+                f"{etree.QName(tag).localname} does not fit {self.name}: {exc}"
+            ) from exc
+        if len(holder) != 1:
+            raise ContractError(f"zeep rendered {len(holder)} elements for {tag}")
+        element = holder[0]
+        holder.remove(element)
+        return element
+
     def validate(self, element: etree._Element, *, message_id: str | None = None) -> None:
         """Check ``element`` (a global element such as ``SendMessage``) against the XSD.
 

@@ -42,6 +42,7 @@ __all__ = [
     "IssuedCert",
     "TestPki",
     "generate_test_pki",
+    "load_test_pki",
     "make_ca",
 ]
 
@@ -239,6 +240,51 @@ def generate_test_pki(
     )
 
 
+def load_test_pki(directory: Path, *, password: str = DEFAULT_PASSWORD) -> TestPki:
+    """Read back a test PKI that :func:`generate_test_pki` wrote (e.g. ``shep testpki DIR``),
+    so an emulator and its clients in different processes share one PKI."""
+
+    def issued(cert_path: Path, key_path: Path) -> IssuedCert:
+        try:
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"not a complete test PKI: {exc}", file=str(cert_path)) from exc
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise InputError("unexpected key type in test PKI", file=str(key_path))
+        return IssuedCert(certificate=cert, private_key=key, cert_path=cert_path, key_path=key_path)
+
+    def pair(stem: str) -> IssuedCert:
+        return issued(directory / f"{stem}.pem", directory / f"{stem}.key.pem")
+
+    legacy = sorted((directory / "nca").glob("RSA256_*.p12"))
+    if not legacy:
+        raise InputError(
+            "not a complete test PKI: nca/RSA256_*.p12 is missing", file=str(directory)
+        )
+    ca = pair("ca")
+    return TestPki(
+        directory=directory,
+        password=password,
+        now=ca.certificate.not_valid_before_utc + timedelta(days=1),
+        ca=ca,
+        signer=pair("signer"),
+        auth=pair("auth"),
+        signer_ec=pair("signer-ec"),
+        sigex=issued(
+            directory / "sigex" / "certificate.pem", directory / "sigex" / "privateKey.pem"
+        ),
+        server=pair("server"),
+        client=pair("client"),
+        signer_p12=directory / "signer.p12",
+        signer_legacy_p12=legacy[0],
+        client_p12=directory / "client.p12",
+        sigex_cert_txt=directory / "sigex" / "certificate.txt",
+        sigex_key_pem=directory / "sigex" / "privateKey.pem",
+        sigex_key_der=directory / "sigex" / "privateKey.der",
+    )
+
+
 def _now(now: datetime | None) -> datetime:
     moment = now if now is not None else datetime.now(UTC)
     if moment.tzinfo is None:
@@ -332,6 +378,7 @@ def _auth_extensions() -> list[tuple[x509.ExtensionType, bool]]:
 def _tls_server_extensions() -> list[tuple[x509.ExtensionType, bool]]:
     names: list[x509.GeneralName] = [
         x509.DNSName("localhost"),
+        x509.DNSName("emulator"),  # the service name in docker/compose.yaml
         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
     ]
     return [

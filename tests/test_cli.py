@@ -132,7 +132,9 @@ def test_password_sources(
     password_file = tmp_path / "password.txt"
     password_file.write_text(pki.password + "\n")
     key = ["--key", str(pki.signer_p12)]
-    code, out, _ = run(["sign", *key, "--password-file", str(password_file), str(request_file)], capsys)
+    code, out, _ = run(
+        ["sign", *key, "--password-file", str(password_file), str(request_file)], capsys
+    )
     assert code == 0
     assert out.startswith("<?xml")
 
@@ -222,5 +224,7 @@ def test_console_script_runs_without_traceback(tmp_path: Path) -> None:
 def test_demo_runs_the_main_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["demo", "--workdir", str(tmp_path)], capsys)
     assert (code, err) == (0, "")
-    assert "verification    valid" in out
-    assert (tmp_path / "signed-request.xml").is_file()
+    assert "sync  echo      SCSS001" in out
+    assert "fault ESRV001" in out
+    assert "accepted 5 signed messages" in out
+    assert (tmp_path / "pki" / "shep.toml").is_file()

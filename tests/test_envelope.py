@@ -16,15 +16,44 @@ from lxml import etree
 
 from gateway.contracts import DEFAULT_CONTRACTS_DIR, Contract, async_channel, sync_channel
 from gateway.envelope import (
+    SUCCESS_CODE,
+    SUCCESS_MESSAGE,
+    AsyncMessage,
+    AsyncSendResponse,
+    DeliveryNotification,
+    DeliveryNotificationResponse,
+    ErrorInfo,
+    Fault,
+    GetMessagesRequest,
     MessageType,
+    ReceiveStatus,
+    ResendMessage,
+    SyncResponse,
     TypedPayload,
     build_async_request,
+    build_async_send_response,
+    build_delivery_notification,
+    build_delivery_notification_response,
+    build_fault,
+    build_get_messages_request,
+    build_get_messages_response,
     build_sync_request,
+    build_sync_response,
+    data_element,
     find_body,
     find_body_element,
+    find_fault,
     find_header,
     format_message_date,
     format_session_id,
+    parse_async_send_request,
+    parse_async_send_response,
+    parse_delivery_notification,
+    parse_delivery_notification_response,
+    parse_get_messages_request,
+    parse_get_messages_response,
+    parse_sync_request,
+    parse_sync_response,
     request_message_id,
     serialize,
     soap_version,
@@ -540,3 +569,368 @@ def test_serialize_is_compact_utf8_with_a_declaration() -> None:
     assert etree.tostring(round_trip(envelope), method="c14n") == etree.tostring(
         envelope, method="c14n"
     )
+
+
+# --------------------------------------------------------------------------- responses and faults
+
+
+def test_sync_response_round_trip() -> None:
+    contract = sync_channel()
+    envelope = build_sync_response(
+        contract,
+        message_id="m-1",
+        correlation_id="c-1",
+        data="<answer>42</answer>",
+        session_id=GUID,
+        now=NOW,
+    )
+    response = parse_sync_response(round_trip(envelope), contract)
+    assert response == SyncResponse(
+        message_id="m-1",
+        correlation_id="c-1",
+        response_date="2023-02-13T11:17:26.123+06:00",
+        status_code=SUCCESS_CODE,
+        status_message=SUCCESS_MESSAGE,
+        session_id=f"{{{GUID}}}",
+        data=response.data,
+    )
+    assert response.ok
+    assert response.data_text == "<answer>42</answer>"
+    assert find_fault(round_trip(envelope)) is None
+    assert find_header(envelope) is None  # unsigned: signing adds the Header
+
+
+def test_sync_response_logical_error_and_typed_payload() -> None:
+    contract = sync_channel()
+    payload = etree.fromstring(b'<r:Result xmlns:r="urn:r"><r:code>7</r:code></r:Result>')
+    envelope = build_sync_response(
+        contract,
+        message_id="m-2",
+        correlation_id=None,
+        status_code="ERR042",
+        status_message="Person not found",
+        data=TypedPayload(element=payload, xsi_type=etree.QName("urn:r", "Result")),
+        now=NOW,
+    )
+    response = parse_sync_response(round_trip(envelope), contract)
+    assert not response.ok
+    assert (response.status_code, response.status_message) == ("ERR042", "Person not found")
+    assert response.correlation_id is None
+    assert response.session_id is None
+    assert response.data is not None
+    assert xsi_type(response.data) == "{urn:r}Result"
+    assert response.data.findtext("{urn:r}code") == "7"
+
+
+def test_sync_response_refuses_a_long_status_message() -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        build_sync_response(
+            sync_channel(), message_id="m", correlation_id=None, data="", status_message="x" * 251
+        )
+    assert caught.value.field == "status.message"
+
+
+def test_sync_request_round_trip_keeps_the_password_out_of_repr() -> None:
+    contract = sync_channel()
+    envelope = sync_request(
+        message_id="m-3",
+        correlation_id="c-3",
+        route_id="r-3",
+        session_id=GUID,
+        properties=[("a", "1"), ("b", "2")],
+        data="<x>Сәлем</x>",
+    )
+    info = parse_sync_request(round_trip(envelope), contract)
+    assert (info.message_id, info.correlation_id, info.route_id) == ("m-3", "c-3", "r-3")
+    assert (info.service_id, info.sender_id, info.password) == (
+        "GBDFL_UniversalServiceSync",
+        "example-sender",
+        PASSWORD,
+    )
+    assert info.session_id == f"{{{GUID}}}"
+    assert info.message_date == "2023-02-13T11:17:26.123+06:00"
+    assert info.properties == (("a", "1"), ("b", "2"))
+    assert info.data_text == "<x>Сәлем</x>"
+    assert PASSWORD not in repr(info)
+
+
+def test_parse_sync_request_validates_first() -> None:
+    envelope = round_trip(sync_request(message_id="m-4"))
+    date = find_body_element(envelope).find("request/requestInfo/messageDate")
+    assert date is not None
+    date.text = "2023-02-13T11:17:26+0600"  # Java's SimpleDateFormat Z: not an xsd:dateTime
+    with pytest.raises(EnvelopeError) as caught:
+        parse_sync_request(envelope, sync_channel())
+    assert caught.value.field is not None
+    assert "messageDate" in caught.value.field
+    assert caught.value.message_id == "m-4"
+
+
+def test_parse_wrong_message_names_what_it_found() -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        parse_sync_response(round_trip(sync_request()), sync_channel())
+    assert caught.value.field == "SendMessage"
+    with pytest.raises(EnvelopeError) as caught:
+        parse_sync_request(load("sync_response.xml"), sync_channel())
+    assert caught.value.field == "SendMessageResponse"
+
+
+def test_sync_fault_round_trip() -> None:
+    contract = sync_channel()
+    envelope = build_fault(
+        contract,
+        error_code="ESIGN001",
+        error_message="transport signature rejected",
+        error_data="digest-mismatch",
+        fault_code="Client",
+        session_id=GUID,
+        sub_errors=[ErrorInfo(error_code="E2", error_message="inner", error_data="more")],
+        now=NOW,
+    )
+    received = round_trip(envelope)
+    fault = find_fault(received)
+    assert fault == Fault(
+        fault_code="Client",
+        fault_string="transport signature rejected",
+        error_code="ESIGN001",
+        error_message="transport signature rejected",
+        error_data="digest-mismatch",
+        error_date="2023-02-13T11:17:26.123+06:00",
+        session_id=f"{{{GUID}}}",
+        sub_errors=(
+            ErrorInfo(
+                error_code="E2",
+                error_message="inner",
+                error_data="more",
+                error_date="2023-02-13T11:17:26.123+06:00",
+            ),
+        ),
+        detail_element=contract.fault_elements("SendMessage")[0],
+        soap_version="1.1",
+    )
+    assert fault.operation == "SendMessage"
+    # The detail is a schema-valid ErrorInfo; the response parser refuses the fault by name.
+    detail = received.find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault/detail")
+    assert detail is not None
+    contract.validate(detail[0])
+    with pytest.raises(EnvelopeError) as caught:
+        parse_sync_response(received, contract)
+    assert caught.value.field == "Fault"
+    assert "ESIGN001" in caught.value.message
+
+
+def test_async_fault_names_its_operation() -> None:
+    contract = async_channel()
+    envelope = build_fault(
+        contract, operation="getMessages", error_code="EMSG002", error_message="unknown", now=NOW
+    )
+    fault = find_fault(round_trip(envelope))
+    assert fault is not None
+    assert fault.operation == "getMessages"
+    assert (fault.fault_code, fault.error_code, fault.sub_errors) == ("Server", "EMSG002", ())
+
+
+def test_find_fault_reads_the_gateway_sample() -> None:
+    fault = find_fault(load("sync_fault.xml"))
+    assert fault is not None
+    assert (fault.fault_code, fault.fault_string) == ("Server", "Sender is not registered")
+    assert (fault.error_code, fault.error_message) == ("SE0001", "Sender is not registered")
+    assert fault.error_data is None
+    assert fault.session_id == "{6F9619FF-8B86-D011-B42D-00C04FC964FF}"
+    assert [sub.error_code for sub in fault.sub_errors] == ["SE0002"]
+
+
+def test_find_fault_without_detail_and_in_soap12() -> None:
+    proxy = parse_xml(
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+        b"<faultcode>s:Server</faultcode><faultstring>Bad gateway</faultstring>"
+        b"</s:Fault></s:Body></s:Envelope>"
+    ).getroot()
+    fault = find_fault(proxy)
+    assert fault is not None
+    assert (fault.fault_code, fault.fault_string, fault.error_code) == (
+        "Server",
+        "Bad gateway",
+        None,
+    )
+    assert fault.operation is None
+
+    soap12 = parse_xml(
+        b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><e:Fault>'
+        b"<e:Code><e:Value>e:Receiver</e:Value></e:Code>"
+        b'<e:Reason><e:Text xml:lang="en">down</e:Text></e:Reason>'
+        b'<e:Detail><x:getMessagesFault1_getMessagesFault xmlns:x="urn:x">'
+        b"<errorCode>E9</errorCode><errorMessage>m</errorMessage></x:getMessagesFault1_getMessagesFault>"
+        b"</e:Detail></e:Fault></e:Body></e:Envelope>"
+    ).getroot()
+    fault = find_fault(soap12)
+    assert fault is not None
+    assert (fault.soap_version, fault.fault_code, fault.fault_string) == ("1.2", "Receiver", "down")
+    assert (fault.error_code, fault.operation) == ("E9", "getMessages")
+
+
+def test_find_fault_is_none_for_a_response_and_refuses_a_non_envelope() -> None:
+    assert find_fault(load("sync_response.xml")) is None
+    with pytest.raises(EnvelopeError) as caught:
+        find_fault(load("not_an_envelope.xml"))
+    assert caught.value.field == "Envelope"
+
+
+def test_build_fault_refuses_unknown_operations_and_codes() -> None:
+    with pytest.raises(ContractError):
+        build_fault(sync_channel(), operation="Nope", error_code="E", error_message="m")
+    with pytest.raises(EnvelopeError) as caught:
+        build_fault(sync_channel(), error_code="", error_message="m")
+    assert caught.value.field == "errorCode"
+    with pytest.raises(EnvelopeError) as caught:
+        build_fault(sync_channel(), error_code="E", error_message="m", fault_code="Oops")  # type: ignore[arg-type]
+    assert caught.value.field == "faultcode"
+
+
+# --------------------------------------------------------------------------- async exchanges
+
+
+def test_async_send_round_trip() -> None:
+    contract = async_channel()
+    request = build_async_request(
+        contract,
+        service_id="echo",
+        sender_id="sys",
+        password=PASSWORD,
+        data="ping",
+        properties={"k": "v"},
+        now=NOW,
+    )
+    message = parse_async_send_request(round_trip(request), contract)
+    assert message.message_id is None  # the gateway assigns it
+    assert (message.service_id, message.sender_id, message.password) == ("echo", "sys", PASSWORD)
+    assert message.message_type is MessageType.REQUEST
+    assert message.properties == (("k", "v"),)
+    assert message.data_text == "ping"
+    assert PASSWORD not in repr(message)
+
+    response = build_async_send_response(
+        contract, message_id="m-5", correlation_id="c-5", session_id=GUID, now=NOW
+    )
+    assert parse_async_send_response(round_trip(response), contract) == AsyncSendResponse(
+        message_id="m-5",
+        correlation_id="c-5",
+        response_date="2023-02-13T11:17:26.123+06:00",
+        session_id=f"{{{GUID}}}",
+    )
+
+
+def test_get_messages_round_trip() -> None:
+    contract = async_channel()
+    request = build_get_messages_request(
+        contract,
+        service_id="echo",
+        correlation_id="c-6",
+        sender_id="sys",
+        password=PASSWORD,
+        amount=5,
+        now=NOW,
+    )
+    assert parse_get_messages_request(round_trip(request), contract) == GetMessagesRequest(
+        service_id="echo",
+        correlation_id="c-6",
+        request_date="2023-02-13T11:17:26.123+06:00",
+        sender_id="sys",
+        password=PASSWORD,
+        amount=5,
+    )
+    bare = parse_get_messages_request(
+        round_trip(build_get_messages_request(contract, service_id="echo", now=NOW)), contract
+    )
+    assert (bare.sender_id, bare.password, bare.amount, bare.correlation_id) == (
+        None,
+        None,
+        None,
+        None,
+    )
+
+    typed = TypedPayload(
+        element=etree.fromstring(b'<r:Result xmlns:r="urn:r"><r:ok>true</r:ok></r:Result>'),
+        xsi_type=etree.QName("urn:r", "Result"),
+    )
+    messages = [
+        AsyncMessage(
+            message_id=f"r-{index}",
+            correlation_id="c-6",
+            service_id="echo",
+            message_type=MessageType.RESPONSE,
+            message_date=format_message_date(NOW),
+            sender_id="shep-emulator",
+            data=data_element(payload),
+        )
+        for index, payload in enumerate(["pong", typed])
+    ]
+    response = build_get_messages_response(contract, messages=messages, session_id=GUID, now=NOW)
+    parsed = parse_get_messages_response(round_trip(response), contract)
+    assert parsed.session_id == f"{{{GUID}}}"
+    assert [m.message_id for m in parsed.messages] == ["r-0", "r-1"]
+    assert parsed.messages[0].data_text == "pong"
+    assert parsed.messages[1].message_type is MessageType.RESPONSE
+    assert xsi_type(parsed.messages[1].data) == "{urn:r}Result"
+    assert parsed.messages[1].data.findtext("{urn:r}ok") == "true"
+
+    empty = build_get_messages_response(contract, messages=[], now=NOW)
+    parsed_empty = parse_get_messages_response(round_trip(empty), contract)
+    assert parsed_empty.messages == ()
+    assert parsed_empty.session_id.startswith("{")  # required by the contract: made up
+
+
+def test_get_messages_request_checks_its_inputs() -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        build_get_messages_request(async_channel(), service_id="s", amount=-1)
+    assert caught.value.field == "amount"
+    with pytest.raises(EnvelopeError) as caught:
+        build_get_messages_request(async_channel(), service_id="s", password=PASSWORD)
+    assert caught.value.field == "password"
+    assert PASSWORD not in str(caught.value)
+
+
+def test_delivery_notification_round_trip() -> None:
+    contract = async_channel()
+    notice = build_delivery_notification(
+        contract,
+        message_id="r-7",
+        service_id="echo",
+        receive_status=ReceiveStatus.NOT_ACCEPTED,
+        resend=ResendMessage.RESEND,
+        error=ErrorInfo(error_code="BAD", error_message="cannot read"),
+        sender_id="sys",
+        password=None,
+        now=NOW,
+    )
+    parsed = parse_delivery_notification(round_trip(notice), contract)
+    stamp = "2023-02-13T11:17:26.123+06:00"
+    assert parsed == DeliveryNotification(
+        message_id="r-7",
+        service_id="echo",
+        notification_date=stamp,
+        receive_status=ReceiveStatus.NOT_ACCEPTED,
+        status_date=stamp,
+        resend_message=ResendMessage.RESEND,
+        error=ErrorInfo(error_code="BAD", error_message="cannot read", error_date=stamp),
+        request_date=stamp,
+        sender_id="sys",
+    )
+    assert b"MESSAGE_NOT_ACCTEPTED" in serialize(notice)  # the contract's spelling
+
+    receipt = build_delivery_notification_response(
+        contract, notification_id="n-7", session_id=GUID, now=NOW
+    )
+    assert parse_delivery_notification_response(
+        round_trip(receipt), contract
+    ) == DeliveryNotificationResponse(
+        notification_id="n-7", response_date=stamp, session_id=f"{{{GUID}}}"
+    )
+
+
+def test_delivery_notification_refuses_unknown_statuses() -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        build_delivery_notification(
+            async_channel(), message_id="m", service_id="s", receive_status="MESSAGE_ACCEPTED!"
+        )
+    assert caught.value.field == "receiveStatus"

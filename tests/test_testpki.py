@@ -231,7 +231,7 @@ def test_sigex_files_are_what_sigex_hands_out(pki: TestPki) -> None:
 def test_server_and_client_certificates(pki: TestPki) -> None:
     server = pki.server.certificate
     san = _ext(server, x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert san.get_values_for_type(x509.DNSName) == ["localhost", "emulator"]
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
     assert list(_ext(server, x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.SERVER_AUTH]
     assert _issued_by(server, pki.ca)
