@@ -1,8 +1,8 @@
 """shep-gateway: talk to Kazakhstan's e-Government gateway (ShEP) through its external gateway.
 
 Build a channel request from the published v10 contracts, sign it with the gateway's
-WS-Security transport signature using an NCA or SIGEX key, and verify signed envelopes by an
-explicit policy::
+WS-Security transport signature using an NCA or SIGEX key, send it over HTTPS with mutual TLS
+(``GatewayClient``), and verify signed envelopes by an explicit policy::
 
     from gateway import (VerifyPolicy, build_sync_request, load_identity_from_path,
                          make_signer, sign_envelope, sync_channel, verify_envelope)
@@ -15,19 +15,28 @@ explicit policy::
 Only the names in ``__all__`` are a promise; everything else may change.
 """
 
+from gateway.client import GatewayClient, GatewayResponse
+from gateway.config import Profile, load_profile, open_client
 from gateway.contracts import Contract, async_channel, load_contract, sync_channel
 from gateway.envelope import TypedPayload, build_async_request, build_sync_request
 from gateway.errors import (
     ConfigError,
+    ConnectError,
     ContractError,
     EnvelopeError,
     GatewayError,
+    GatewayFaultError,
     HostileXmlError,
+    HttpStatusError,
     IdentityError,
     InputError,
     PasswordRequiredError,
     Rejection,
+    ResponseTooLargeError,
     SignatureError,
+    TlsError,
+    TransportError,
+    TransportTimeoutError,
     VerificationError,
     XmlError,
 )
@@ -40,6 +49,7 @@ from gateway.identity import (
     load_identity_from_path,
 )
 from gateway.suites import ECDSA_SHA256, RSA_SHA256, SignatureSuite, register_suite
+from gateway.transport import RetryPolicy, Transport, TransportConfig
 from gateway.wssec import (
     Signer,
     VerifiedEnvelope,
@@ -53,19 +63,32 @@ __all__ = [
     "ECDSA_SHA256",
     "RSA_SHA256",
     "ConfigError",
+    "ConnectError",
     "Contract",
     "ContractError",
     "EnvelopeError",
+    "GatewayClient",
     "GatewayError",
+    "GatewayFaultError",
+    "GatewayResponse",
     "HostileXmlError",
+    "HttpStatusError",
     "Identity",
     "IdentityError",
     "InputError",
     "PasswordRequiredError",
+    "Profile",
     "Rejection",
+    "ResponseTooLargeError",
+    "RetryPolicy",
     "SignatureError",
     "SignatureSuite",
     "Signer",
+    "TlsError",
+    "Transport",
+    "TransportConfig",
+    "TransportError",
+    "TransportTimeoutError",
     "TypedPayload",
     "VerificationError",
     "VerifiedEnvelope",
@@ -80,7 +103,9 @@ __all__ = [
     "load_contract",
     "load_identity",
     "load_identity_from_path",
+    "load_profile",
     "make_signer",
+    "open_client",
     "register_suite",
     "sign_envelope",
     "sync_channel",

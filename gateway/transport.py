@@ -18,12 +18,14 @@ carries the same messageId (the gateway and the services see a duplicate, not a 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import logging
 import os
 import secrets
 import ssl
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +160,7 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.mount("http://", _RefusingAdapter())
         self._proxies = {"https": config.proxy} if config.proxy else {}
+        self._answered: set[str] = set()  # hosts that have answered us at least once
 
     def __enter__(self) -> Transport:
         return self
@@ -227,6 +230,7 @@ class Transport:
                         retry, failure=exc, url=url, message_id=message_id, attempts=attempts
                     )
                     continue
+                self._answered.add(_host(url))
                 return TransportResponse(
                     url=url,
                     status=response.status_code,
@@ -269,6 +273,15 @@ class Transport:
         """Count the failure against the policy: sleep and return the next ``Retry``, or raise
         the failure as our error when it may not (or can no longer) be retried."""
         ours = failure if isinstance(failure, TransportError) else _translate(failure, url)
+        if _closed_without_answer(failure) and _host(url) not in self._answered:
+            # A TLS 1.3 server that refuses our certificate may just close the connection
+            # after the handshake, with no alert; from a server that never answered us, that
+            # is the likely reason.
+            ours = TlsError(
+                "the server closed the connection without answering, right after the TLS "
+                "handshake: it most likely refused the client certificate",
+                url=url,
+            )
         ours.message_id = ours.message_id or message_id
         cause = None if ours is failure else failure
         kind = _retry_kind(failure)
@@ -315,6 +328,19 @@ def _retry_kind(failure: Exception) -> Exception | None:  # noqa: PLR0911  (a br
             return ConnectTimeoutError("connect failed")
         return ProtocolError("connection dropped")
     return None
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc
+
+
+def _closed_without_answer(failure: Exception) -> bool:
+    if not isinstance(failure, requests.exceptions.ConnectionError):
+        return False
+    cause = _root_cause(failure)
+    return isinstance(cause, ProtocolError) and any(
+        isinstance(arg, http.client.RemoteDisconnected) for arg in cause.args
+    )
 
 
 def _root_cause(exc: BaseException) -> BaseException | None:
