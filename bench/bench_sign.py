@@ -11,16 +11,19 @@ For SyncChannel request envelopes whose Body is about 2 KiB, 100 KiB and 5 MiB, 
 Absolute numbers depend on the machine; compare the ratios. Nothing here fails on time: the
 targets are printed as met or missed. Run from the repository root:
 
-    .venv/bin/python bench/bench_sign.py [--quick]
+    .venv/bin/python bench/bench_sign.py [--quick] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import io
 import json
 import os
 import platform
+import pstats
 import re
 import resource
 import shutil
@@ -201,13 +204,17 @@ class Rate:
         return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1e3
 
 
-def measure(call: Callable[[], object], *, seconds: float, min_calls: int = 5) -> Rate:
-    """Warm up, then call for ``seconds`` (at least ``min_calls`` times) in this thread."""
-    warm_until = time.perf_counter() + seconds / 10
+def _warm_up(call: Callable[[], object], seconds: float) -> None:
+    warm_until = time.perf_counter() + seconds
     for calls in range(1, 1_000_000):
         call()
         if calls >= 2 and time.perf_counter() >= warm_until:
-            break
+            return
+
+
+def measure(call: Callable[[], object], *, seconds: float, min_calls: int = 5) -> Rate:
+    """Warm up, then call for ``seconds`` (at least ``min_calls`` times) in this thread."""
+    _warm_up(call, seconds / 10)
     gc.collect()
     durations: list[float] = []
     deadline = time.perf_counter() + seconds
@@ -216,6 +223,24 @@ def measure(call: Callable[[], object], *, seconds: float, min_calls: int = 5) -
         call()
         durations.append(time.perf_counter() - start)
     return Rate(tuple(durations))
+
+
+def measure_interleaved(
+    calls: dict[str, Callable[[], object]], *, seconds: float, slice_seconds: float = 0.05
+) -> dict[str, Rate]:
+    """Like :func:`measure` for each call, in alternating short slices: drift hits all alike."""
+    for call in calls.values():
+        _warm_up(call, seconds / 10)
+    gc.collect()
+    durations: dict[str, list[float]] = {name: [] for name in calls}
+    while any(sum(spent) < seconds for spent in durations.values()):
+        for name, call in calls.items():
+            slice_end = time.perf_counter() + slice_seconds
+            while time.perf_counter() < slice_end:
+                start = time.perf_counter()
+                call()
+                durations[name].append(time.perf_counter() - start)
+    return {name: Rate(tuple(spent)) for name, spent in durations.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +472,26 @@ def print_rss(label: str, probe: dict[str, int]) -> None:
     )
 
 
+def profile_sign(label: str, sign: Callable[[], object], seconds: float) -> None:
+    """cProfile our sign for ``seconds``: top functions by own time (C calls included)."""
+    sign()
+    profiler = cProfile.Profile()
+    calls = 0
+    deadline = time.perf_counter() + seconds
+    profiler.enable()
+    while calls < 3 or time.perf_counter() < deadline:
+        sign()
+        calls += 1
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).strip_dirs().sort_stats("tottime").print_stats(12)
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+    print(f"cProfile of {calls} signs of ours at {label}, top functions by own time:")
+    for line in lines[start : start + 13]:
+        print("    " + line.rstrip())
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -474,35 +519,43 @@ class Results:
 def measure_paired(
     sign: Callable[[], object], private_key: rsa.RSAPrivateKey, *, rounds: int, seconds: float
 ) -> Paired:
-    """``rounds`` x (openssl speed, our 2 KiB sign, in-process RSA sign), ``seconds`` in all."""
+    """``rounds`` x (openssl speed; our 2 KiB sign interleaved with in-process RSA signs)."""
     digest = b"\x00" * 32
+    rsa_sign = partial(private_key.sign, digest, padding.PKCS1v15(), hashes.SHA256())
     runs: list[float] = []
     ratios: list[float] = []
     ours: list[float] = []
     floor: list[float] = []
     for _ in range(rounds):
-        speed = openssl_speed(max(1, round(seconds / rounds)))
-        rate = measure(sign, seconds=seconds / rounds)
-        rsa_only = measure(
-            partial(private_key.sign, digest, padding.PKCS1v15(), hashes.SHA256()),
-            seconds=seconds / rounds / 2,
-        )
-        ours.extend(rate.durations)
-        floor.extend(rsa_only.durations)
+        speed = openssl_speed(1)
+        rates = measure_interleaved({"ours": sign, "rsa": rsa_sign}, seconds=seconds / rounds)
+        ours.extend(rates["ours"].durations)
+        floor.extend(rates["rsa"].durations)
         if speed:
+            if not runs:
+                print(f"  baseline: {speed.version}, `openssl speed -seconds 1 rsa2048` per round")
             runs.append(speed.sign_per_second)
-            ratios.append(rate.per_second / speed.sign_per_second)
+            ratios.append(rates["ours"].per_second / speed.sign_per_second)
             print(
-                f"  round {len(runs)}: {speed.version.split('(')[0].strip()} "
-                f"{speed.sign_per_second:.1f} sign/s, ours at 2 KiB {rate.per_second:.1f}/s "
-                f"-> {ratios[-1]:.2f}"
+                f"  round {len(runs)}: openssl {speed.sign_per_second:.1f} sign/s, "
+                f"ours at 2 KiB {rates['ours'].per_second:.1f}/s -> {ratios[-1]:.2f}; "
+                f"in-process RSA {rates['rsa'].per_second:.1f}/s"
             )
     return Paired(
         openssl_runs=runs, ours=Rate(tuple(ours)), rsa_floor=Rate(tuple(floor)), ratios=ratios
     )
 
 
-def measure_all(workdir: Path, seconds: float, rounds: int) -> Results:
+def pin_to_one_cpu() -> int | None:
+    """Run this process and its children (openssl, probes) on one CPU, where supported."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return cpu
+
+
+def measure_all(workdir: Path, seconds: float, rounds: int, *, profile: bool) -> Results:
     pki = generate_test_pki(workdir / "pki")
     key_path, cert_path = pki.signer.key_path, pki.signer.cert_path
     ours, zeep = our_signer(key_path, cert_path), zeep_signer(key_path, cert_path)
@@ -536,6 +589,10 @@ def measure_all(workdir: Path, seconds: float, rounds: int) -> Results:
             )
         )
 
+    if profile:  # after the timings, so the profiler's overhead does not touch them
+        for label, _size, data, _signed in envelopes[:: len(envelopes) - 1]:
+            profile_sign(label, partial(ours, data), seconds)
+        print()
     big, small = workdir / "big.xml", workdir / "small.xml"
     big.write_bytes(envelopes[-1][2])
     small.write_bytes(envelopes[0][2])
@@ -576,17 +633,19 @@ def print_ratios(results: Results) -> None:
     )
 
 
-def run(quick: bool) -> int:
-    seconds = 0.6 if quick else 3.0
+def run(*, quick: bool, profile: bool) -> int:
+    seconds = 0.6 if quick else 2.5
     started = time.perf_counter()
+    cpu = pin_to_one_cpu()
     print(f"shep-gateway signing benchmark ({'quick' if quick else 'full'} run)")
     print("  " + " | ".join(_versions()))
     print(
-        f"  {seconds:g} s per measurement after warm-up, one thread; RSA-2048 test key; "
-        "RSA-SHA256 + exc-c14n on both sides"
+        f"  {seconds:g} s per measurement after warm-up, one thread"
+        + ("" if cpu is None else f" pinned to CPU {cpu} (openssl too)")
+        + "; RSA-2048 test key; RSA-SHA256 + exc-c14n on both sides"
     )
     with tempfile.TemporaryDirectory(prefix="bench-sign-") as tmp:
-        results = measure_all(Path(tmp), seconds, rounds=1 if quick else 3)
+        results = measure_all(Path(tmp), seconds, rounds=1 if quick else 4, profile=profile)
 
     print()
     runs = results.paired.openssl_runs
@@ -610,13 +669,16 @@ def run(quick: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (about 20 s in all)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also cProfile our sign at 2 KiB and 5 MiB"
+    )
     parser.add_argument("--rss-probe", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_probe:
         kind, *paths = args.rss_probe
         print(json.dumps(rss_probe(kind, *(Path(p) for p in paths))))
         return 0
-    return run(args.quick)
+    return run(quick=args.quick, profile=args.profile)
 
 
 if __name__ == "__main__":
