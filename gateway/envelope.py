@@ -33,7 +33,7 @@ from lxml import etree
 
 from gateway.contracts import Contract
 from gateway.errors import EnvelopeError
-from gateway.xmlns import SOAP11, SOAP12, SOAP_ENVELOPE_NAMESPACES, XSD, XSI
+from gateway.xmlns import SOAP11, SOAP12, SOAP_ENVELOPE_NAMESPACES, WSU, XSD, XSI
 
 __all__ = [
     "ALMATY_OFFSET",
@@ -67,6 +67,7 @@ __all__ = [
     "build_sync_request",
     "build_sync_response",
     "data_element",
+    "declare_wsu_on_body",
     "find_body",
     "find_body_element",
     "find_fault",
@@ -267,6 +268,7 @@ def _build(
     message_id: str | None,
 ) -> etree._Element:
     envelope = contract.create_message(operation, request=request)
+    declare_wsu_on_body(find_body(envelope))  # ready for the transport signature's wsu:Id
     message = find_body_element(envelope)
     _replace(_placeholder(message, data_path, message_id), _data_element(payload))
     find_header(envelope, create=True)
@@ -578,6 +580,34 @@ def find_header(envelope: etree._Element, create: bool = False) -> etree._Elemen
     header = envelope.makeelement(f"{{{namespace}}}Header")
     envelope.insert(0, header)
     return header
+
+
+def declare_wsu_on_body(body: etree._Element) -> etree._Element:
+    """The Body with the WS-Security utility namespace declared as ``wsu`` on it.
+
+    The transport signature puts ``wsu:Id`` on the Body. lxml cannot add a declaration to an
+    existing element, so a Body without ``wsu`` in scope is replaced by an identical element
+    that declares it; its children move over untouched, text and tails included. Returns the
+    element now in the envelope.
+    """
+    if WSU in body.nsmap.values():
+        return body
+    parent = body.getparent()
+    if parent is None:
+        raise EnvelopeError("the Body is not inside an Envelope", field="Body")
+    own: dict[str | None, str] = {
+        p: ns for p, ns in body.nsmap.items() if parent.nsmap.get(p) != ns
+    }
+    own["wsu" if "wsu" not in body.nsmap else f"wsu{uuid.uuid4().hex[:6]}"] = WSU
+    # lxml-stubs omit the None key (a default namespace) that nsmap may hold.
+    replacement = etree.Element(body.tag, nsmap=own)  # type: ignore[arg-type]
+    for name, value in body.attrib.items():
+        replacement.set(name, value)
+    replacement.text = body.text
+    replacement.tail = body.tail
+    replacement.extend(list(body))
+    parent.replace(body, replacement)
+    return replacement
 
 
 def request_message_id(envelope: etree._Element) -> str | None:

@@ -16,18 +16,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from gateway.certpath import check_certificate
-from gateway.envelope import find_body, find_header, request_message_id, soap_version
+from gateway.envelope import (
+    declare_wsu_on_body,
+    find_body,
+    find_header,
+    request_message_id,
+    soap_version,
+)
 from gateway.errors import (
     EnvelopeError,
     HostileXmlError,
@@ -73,6 +79,8 @@ class Signer:
     key_ref: KeyRef = "keyidentifier"
     prepared_key: object = field(repr=False, compare=False)
     certificate_b64: str = field(repr=False, compare=False)
+    template: etree._Element = field(repr=False, compare=False)
+    """``ds:Signature`` with SignedInfo and an empty SignatureValue; copied for each message."""
 
 
 def make_signer(
@@ -97,7 +105,22 @@ def make_signer(
         key_ref=key_ref,
         prepared_key=suite.backend.prepare_key(identity, suite),
         certificate_b64=base64.b64encode(cert_der).decode("ascii"),
+        template=_signature_template(suite),
     )
+
+
+def _signature_template(suite: SignatureSuite) -> etree._Element:
+    signature = etree.Element(qname(DS, "Signature"), nsmap={"ds": DS})
+    signed_info = etree.SubElement(signature, qname(DS, "SignedInfo"))
+    etree.SubElement(signed_info, qname(DS, "CanonicalizationMethod"), Algorithm=EXC_C14N)
+    etree.SubElement(signed_info, qname(DS, "SignatureMethod"), Algorithm=suite.signature_uri)
+    reference = etree.SubElement(signed_info, qname(DS, "Reference"), URI="")
+    transforms = etree.SubElement(reference, qname(DS, "Transforms"))
+    etree.SubElement(transforms, qname(DS, "Transform"), Algorithm=EXC_C14N)
+    etree.SubElement(reference, qname(DS, "DigestMethod"), Algorithm=suite.digest_uri)
+    etree.SubElement(reference, qname(DS, "DigestValue"))
+    etree.SubElement(signature, qname(DS, "SignatureValue"))
+    return signature
 
 
 def sign_envelope(
@@ -110,36 +133,32 @@ def sign_envelope(
     business signatures stay as they are, and the result is never pretty-printed.
     """
     root = _parse_for_signing(envelope, source) if isinstance(envelope, bytes) else envelope
-    message_id = request_message_id(root)
     try:
         soap_ns = SOAP11 if soap_version(root) == "1.1" else SOAP12
         header = find_header(root, create=True)
         body = _ensure_body_id(find_body(root))
     except (EnvelopeError, SignatureError) as exc:
         raise SignatureError(
-            f"cannot sign: {exc.message}", file=source, field=exc.field, message_id=message_id
+            f"cannot sign: {exc.message}",
+            file=source,
+            field=exc.field,
+            message_id=request_message_id(root),
         ) from exc
     security = _security_header(header, soap_ns)
     _remove_transport_signatures(security)
 
-    suite = signer.suite
-    signature = etree.SubElement(security, qname(DS, "Signature"), nsmap={"ds": DS})
-    signed_info = etree.SubElement(signature, qname(DS, "SignedInfo"))
-    etree.SubElement(signed_info, qname(DS, "CanonicalizationMethod"), Algorithm=EXC_C14N)
-    etree.SubElement(signed_info, qname(DS, "SignatureMethod"), Algorithm=suite.signature_uri)
-    reference = etree.SubElement(signed_info, qname(DS, "Reference"), URI=f"#{body.get(_BODY_ID)}")
-    transforms = etree.SubElement(reference, qname(DS, "Transforms"))
-    etree.SubElement(transforms, qname(DS, "Transform"), Algorithm=EXC_C14N)
-    etree.SubElement(reference, qname(DS, "DigestMethod"), Algorithm=suite.digest_uri)
-    etree.SubElement(reference, qname(DS, "DigestValue"))
-    etree.SubElement(signature, qname(DS, "SignatureValue"))
+    signature = copy.deepcopy(signer.template)
+    security.append(signature)
+    reference = signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
+    assert reference is not None  # noqa: S101  (the template has it)
+    reference.set("URI", f"#{body.get(_BODY_ID)}")
     _add_key_info(signature, signer)
 
     try:
-        suite.backend.sign(signature, body, signer.prepared_key, suite)
+        signer.suite.backend.sign(signature, body, signer.prepared_key, signer.suite)
     except SignatureError as exc:
         exc.file = exc.file or source
-        exc.message_id = exc.message_id or message_id
+        exc.message_id = exc.message_id or request_message_id(root)
         raise
     return etree.tostring(root.getroottree(), xml_declaration=True, encoding="UTF-8")
 
@@ -199,37 +218,18 @@ def _add_key_info(signature: etree._Element, signer: Signer) -> None:
 
 
 def _ensure_body_id(body: etree._Element) -> etree._Element:
-    """Give the Body a ``wsu:Id``, declaring ``wsu`` on the Body itself as Java signers do.
-
-    lxml cannot add a namespace declaration to an existing element, so a Body without ``wsu``
-    in scope is replaced by an identical element that declares it; its children move over
-    untouched, text and tails included. An existing Id is kept (re-signing).
-    """
+    """Give the Body a ``wsu:Id`` (``wsu`` declared on the Body itself, as Java signers do).
+    An existing Id is kept (re-signing), if it is unique."""
     existing = body.get(_BODY_ID)
     if existing:
         root = body.getroottree().getroot()
-        if sum(1 for _ in _elements_with_id(root, existing)) != 1:
+        if len(_elements_with_id(root, existing)) != 1:
             raise SignatureError(
                 f"the Body's wsu:Id {existing!r} is not unique in the envelope",
                 field="Body/@wsu:Id",
             )
         return body
-    if WSU not in body.nsmap.values():
-        parent = body.getparent()
-        assert parent is not None  # noqa: S101  (find_body returned a child of Envelope)
-        own: dict[str | None, str] = {
-            p: ns for p, ns in body.nsmap.items() if parent.nsmap.get(p) != ns
-        }
-        own["wsu" if "wsu" not in body.nsmap else f"wsu{uuid.uuid4().hex[:6]}"] = WSU
-        # lxml-stubs omit the None key (a default namespace) that nsmap may hold.
-        replacement = etree.Element(body.tag, nsmap=own)  # type: ignore[arg-type]
-        for name, value in body.attrib.items():
-            replacement.set(name, value)
-        replacement.text = body.text
-        replacement.tail = body.tail
-        replacement.extend(list(body))
-        parent.replace(body, replacement)
-        body = replacement
+    body = declare_wsu_on_body(body)
     body.set(_BODY_ID, f"id-{uuid.uuid4()}")
     return body
 
@@ -472,7 +472,7 @@ def _check_signed_info(
 
 def _check_reference_target(root: etree._Element, body: etree._Element, reference_id: str) -> None:
     """The Id must be unique in the whole document and carried by the top-level Body."""
-    targets = list(_elements_with_id(root, reference_id))
+    targets = _elements_with_id(root, reference_id)
     if len(targets) > 1:
         raise VerificationError(
             f"Id {reference_id!r} is carried by {len(targets)} elements",
@@ -541,7 +541,7 @@ def _certificate_from_token(
     """A BinarySecurityToken referenced by a unique Id, in the signature's own Security."""
     token_id = (reference.get("URI") or "")[1:]
     root = signature.getroottree().getroot()
-    matches = list(_elements_with_id(root, token_id)) if token_id else []
+    matches = _elements_with_id(root, token_id) if token_id else []
     if len(matches) > 1:
         raise VerificationError(
             f"token Id {token_id!r} is not unique", reason=Rejection.DUPLICATE_ID, field="Reference"
@@ -612,11 +612,17 @@ def _same_name(name: x509.Name, text: str) -> bool:
         return False
 
 
-def _elements_with_id(root: etree._Element, value: str) -> Iterator[etree._Element]:
+def _elements_with_id(root: etree._Element, value: str) -> list[etree._Element]:
     """Every element carrying ``value`` in any attribute a resolver might treat as an Id."""
-    for element in root.iter(etree.Element):
-        if any(element.get(attr) == value for attr in _ID_ATTRIBUTES):
-            yield element
+    found: list[etree._Element] = []
+    # XPath finds the candidates in C; lxml returns attribute values as "smart strings" that
+    # know their name and element (lxml-stubs do not describe them, hence Any).
+    matches: list[Any] = root.xpath("//@*[. = $value]", value=value)  # type: ignore[assignment]
+    for attribute in matches:
+        element = attribute.getparent()
+        if attribute.attrname in _ID_ATTRIBUTES and all(e is not element for e in found):
+            found.append(element)
+    return found
 
 
 def _describe_path(element: etree._Element) -> str:

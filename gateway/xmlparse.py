@@ -64,7 +64,7 @@ def parse_xml(
     """
     if max_bytes is not None and len(data) > max_bytes:
         raise XmlError(f"document is {len(data)} bytes, over the limit of {max_bytes}", file=source)
-    if not data.strip():
+    if not data or data.isspace():
         raise XmlError("document is empty", file=source)
     if _PROLOG_DOCTYPE.match(data):
         raise HostileXmlError(_DOCTYPE_REFUSED, file=source, line=1)

@@ -695,3 +695,51 @@ def test_we_sign_the_ncanode_unsigned_input(
     signed = sign_envelope(data, signer)
     verify_envelope(signed, policy)
     assert _xmlsec1_verify(signed, pki.signer.cert_path).returncode == 0
+
+
+# --------------------------------------------------------------------------- backends
+
+
+def _values(signed: bytes) -> tuple[str, bytes]:
+    import base64
+
+    root = _root(signed)
+    digest = root.findtext(f".//{{{DS}}}DigestValue")
+    value = base64.b64decode("".join(root.findtext(f".//{{{DS}}}SignatureValue").split()))
+    return digest, value
+
+
+@pytest.mark.parametrize("envelope", [SOAP11_REQUEST, SOAP12_REQUEST], ids=["soap11", "soap12"])
+def test_library_and_xmlsec_backends_sign_byte_identically(
+    envelope: bytes, signer_identity: Identity
+) -> None:
+    """RSA PKCS#1 v1.5 is deterministic: two correct implementations must agree exactly."""
+    import dataclasses
+
+    from gateway.suites import LIBRARY_BACKEND, XMLSEC_BACKEND
+
+    library = make_signer(
+        signer_identity, suite=dataclasses.replace(RSA_SHA256, backend=LIBRARY_BACKEND)
+    )
+    reference = make_signer(
+        signer_identity, suite=dataclasses.replace(RSA_SHA256, backend=XMLSEC_BACKEND)
+    )
+    ours = sign_envelope(envelope, library)
+    theirs = sign_envelope(ours, reference)  # same Body Id: re-signing keeps it
+    assert _values(ours) == _values(theirs)
+    assert sign_envelope(theirs, library) == ours
+
+
+def test_both_backends_produce_ecdsa_that_libxmlsec1_accepts(pki: TestPki, xmlsec1: str) -> None:
+    """ECDSA is randomised, so the two cannot be compared byte for byte; both must verify."""
+    import dataclasses
+
+    from gateway.suites import LIBRARY_BACKEND, XMLSEC_BACKEND
+
+    identity = _identity(pki.signer_ec)
+    policy = VerifyPolicy(trusted_certs=(pki.ca.certificate,))
+    for backend in (LIBRARY_BACKEND, XMLSEC_BACKEND):
+        suite = dataclasses.replace(ECDSA_SHA256, backend=backend)
+        signed = sign_envelope(SOAP11_REQUEST, make_signer(identity, suite=suite))
+        assert verify_envelope(signed, policy).suite == ECDSA_SHA256
+        assert _xmlsec1_verify(signed, pki.signer_ec.cert_path).returncode == 0
