@@ -125,24 +125,6 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-class _Refusal(Exception):  # noqa: N818 - internal control flow, never leaves this module
-    """Answer with a SOAP fault: raised anywhere in GatewayLogic.process."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        *,
-        data: str | None = None,
-        fault_code: Literal["Client", "Server"] = "Client",
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-        self.fault_code: Literal["Client", "Server"] = fault_code
-
-
 @dataclass(slots=True)
 class _Pending:
     """A queued AsyncChannel response, waiting for getMessages and a delivery notification."""
@@ -189,13 +171,13 @@ class GatewayLogic:
             if signed:
                 self._verify(root)
             return self._dispatch(operation, root, session_id)
-        except _Refusal as refusal:
+        except HandlerError as refusal:
             log.info("%s refused: %s %s", operation, refusal.code, _short(refusal.data or ""))
             return self._fault(contract, operation, refusal, session_id)
         except Exception as exc:  # noqa: BLE001 - any bug must still answer like a gateway
             # No traceback: exception texts may quote the payload.
             log.error("%s failed: internal error (%s)", operation, type(exc).__name__)  # noqa: TRY400
-            internal = _Refusal(
+            internal = HandlerError(
                 ErrorCode.INTERNAL_ERROR,
                 f"internal error ({type(exc).__name__})",
                 fault_code="Server",
@@ -205,7 +187,7 @@ class GatewayLogic:
     def injected_error(self, channel: Channel) -> Reply:
         """The fault plan's HTTP 500: a Server fault, sent before the message is looked at."""
         contract = self._contract(channel)
-        refusal = _Refusal(
+        refusal = HandlerError(
             ErrorCode.INTERNAL_ERROR,
             "internal error (injected by the emulator's fault plan)",
             data="injected",
@@ -229,30 +211,32 @@ class GatewayLogic:
                 body, source="request", max_bytes=self._config.max_body_bytes
             ).getroot()
         except HostileXmlError as exc:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.MALFORMED_ENVELOPE, f"refused: {exc}", data="hostile-xml"
             ) from exc
         except XmlError as exc:
-            raise _Refusal(ErrorCode.MALFORMED_ENVELOPE, str(exc), data="malformed-xml") from exc
+            raise HandlerError(
+                ErrorCode.MALFORMED_ENVELOPE, str(exc), data="malformed-xml"
+            ) from exc
 
     @staticmethod
     def _operation(root: etree._Element, contract: Contract) -> str:
         try:
             if soap_version(root) != "1.1":
-                raise _Refusal(
+                raise HandlerError(
                     ErrorCode.MALFORMED_ENVELOPE,
                     "SOAP 1.2 envelope: the gateway speaks SOAP 1.1 only",
                     data="soap-version",
                 )
             message = find_body_element(root)
         except EnvelopeError as exc:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.MALFORMED_ENVELOPE, str(exc), data="malformed-envelope"
             ) from exc
         for operation in contract.operations:
             if contract.input_element(operation) == message.tag:
                 return operation
-        raise _Refusal(
+        raise HandlerError(
             ErrorCode.MALFORMED_ENVELOPE,
             f"the Body holds {message.tag}, which is no request of {contract.name}",
             data="unknown-operation",
@@ -262,13 +246,13 @@ class GatewayLogic:
         try:
             verify_envelope(root, self._policy, source="request")
         except VerificationError as exc:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.SIGNATURE_INVALID,
                 f"transport signature rejected ({exc.reason}): {exc.message}",
                 data=str(exc.reason),
             ) from exc
         except SignatureError as exc:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.SIGNATURE_INVALID, f"transport signature rejected: {exc.message}"
             ) from exc
 
@@ -281,7 +265,7 @@ class GatewayLogic:
             return self._get_messages(root, session_id)
         if operation == "sendDeliveryNotification":
             return self._delivery_notification(root, session_id)
-        raise _Refusal(
+        raise HandlerError(
             ErrorCode.UNSUPPORTED_OPERATION,
             f"the emulator does not implement {operation}",
             data=operation,
@@ -298,7 +282,7 @@ class GatewayLogic:
         # Compare even for unknown senders, so timing does not tell which ids exist.
         matches = hmac.compare_digest(given, wanted)
         if not (known and matches and password is not None):
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.BAD_CREDENTIALS,
                 f"sender {_short(sender_id)!r} is not registered or its password is wrong",
                 data=_short(sender_id),
@@ -307,7 +291,7 @@ class GatewayLogic:
     def _handler(self, service_id: str) -> Handler:
         handler = self._config.services.get(service_id)
         if handler is None:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.UNKNOWN_SERVICE,
                 f"no service {_short(service_id)!r} is registered on this gateway",
                 data=_short(service_id),
@@ -318,12 +302,12 @@ class GatewayLogic:
     def _call(handler: Handler, request: RequestInfo) -> Payload:
         try:
             return handler(request)
-        except HandlerError as exc:
-            raise _Refusal(exc.code, exc.message, data=exc.data, fault_code=exc.fault_code) from exc
+        except HandlerError:
+            raise
         except Exception as exc:
             # A broken handler is the service's fault. No traceback: its text may quote data.
             log.error("service handler raised %s", type(exc).__name__)  # noqa: TRY400
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.INTERNAL_ERROR,
                 f"the service failed ({type(exc).__name__})",
                 fault_code="Server",
@@ -334,7 +318,7 @@ class GatewayLogic:
         try:
             return parse()
         except EnvelopeError as exc:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.MALFORMED_ENVELOPE,
                 str(exc),
                 data=exc.field or "malformed-envelope",
@@ -368,7 +352,7 @@ class GatewayLogic:
                 session_id=request.session_id or session_id,
             )
         except EnvelopeError as exc:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.INTERNAL_ERROR,
                 f"the service's answer does not fit the contract: {exc}",
                 fault_code="Server",
@@ -390,7 +374,7 @@ class GatewayLogic:
         try:
             data = data_element(payload)
         except EnvelopeError as exc:
-            raise _Refusal(
+            raise HandlerError(
                 ErrorCode.INTERNAL_ERROR,
                 f"the service's answer does not fit the contract: {exc}",
                 fault_code="Server",
@@ -432,7 +416,7 @@ class GatewayLogic:
                 request.correlation_id is not None
                 and (request.service_id, request.correlation_id) not in self._correlations
             ):
-                raise _Refusal(
+                raise HandlerError(
                     ErrorCode.UNKNOWN_MESSAGE,
                     f"no messages were ever sent to {_short(request.service_id)!r} "
                     f"with correlationId {_short(request.correlation_id)!r}",
@@ -467,7 +451,7 @@ class GatewayLogic:
                 and item.message.service_id == notice.service_id
             ]
             if not found:
-                raise _Refusal(
+                raise HandlerError(
                     ErrorCode.UNKNOWN_MESSAGE,
                     f"no message {_short(notice.message_id)!r} of service "
                     f"{_short(notice.service_id)!r} is waiting for delivery",
@@ -491,7 +475,7 @@ class GatewayLogic:
     # ---- faults
 
     @staticmethod
-    def _fault(contract: Contract, operation: str, refusal: _Refusal, session_id: str) -> Reply:
+    def _fault(contract: Contract, operation: str, refusal: HandlerError, session_id: str) -> Reply:
         """An unsigned ErrorInfo fault with HTTP 500, as SOAP 1.1 requires.
 
         Texts are made XML-safe and bounded first (they may quote broken input); a handler's
