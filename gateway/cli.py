@@ -8,9 +8,11 @@ password, key or message body is ever printed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +29,7 @@ from gateway.identity import (
     load_certificates_from_path,
     load_identity_from_path,
 )
-from gateway.outfile import write_atomic
+from gateway.outfile import write_atomic, write_atomic_chunks
 from gateway.wssec import KeyRef, VerifyPolicy, make_signer, sign_envelope, verify_envelope
 from gateway.xmlparse import parse_xml
 
@@ -549,4 +551,262 @@ def testpki(directory: Path) -> int:
     directory.mkdir(parents=True, exist_ok=True)
     pki = generate_test_pki(directory)
     click.echo(f"test PKI written to {pki.directory} (password: see gateway.testpki)")
+    return 0
+
+
+# --------------------------------------------------------------------------- batch
+
+
+@shep.group()
+def batch() -> None:
+    """Submit thousands of messages with a durable journal (resumable, no duplicates)."""
+
+
+def _journal_option(func: Any) -> Any:
+    return click.option(
+        "--journal",
+        metavar="PATH|URL",
+        help="SQLite journal file (default: INPUT.shep-journal.sqlite) or postgresql://…",
+    )(func)
+
+
+def _run_batch(journal: Any, settings: Any, options: Any, *, quiet: bool) -> int:
+    """Send what is due in ``journal``, with a progress bar on a terminal; print a summary."""
+    from gateway.batch import State, submit_batch  # noqa: PLC0415
+    from gateway.config import open_client  # noqa: PLC0415
+
+    counts = journal.counts()
+    total = sum(counts.values())
+    done = counts["delivered"] + counts["failed"]
+    client = open_client(
+        dataclasses.replace(settings, retries=0), os.environ, pool_size=options.concurrency
+    )
+    show = not quiet and sys.stderr.isatty()
+    with client, contextlib.ExitStack() as stack:
+        hook = None
+        if show:
+            from rich.progress import (  # noqa: PLC0415
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            progress = stack.enter_context(
+                Progress(
+                    TextColumn("[bold]batch"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TaskProgressColumn(),
+                    TextColumn("{task.fields[rate]:.1f} msg/s"),
+                    TimeRemainingColumn(),
+                    transient=False,
+                )
+            )
+            task = progress.add_task("batch", total=total, completed=done, rate=0.0)
+            started = time.monotonic()
+            finished = 0
+
+            def hook(outcome: Any) -> None:
+                nonlocal finished
+                if outcome.state in (State.DELIVERED, State.FAILED):
+                    finished += 1
+                    rate = finished / max(time.monotonic() - started, 1e-6)
+                    progress.update(task, advance=1, rate=rate)
+
+        summary = submit_batch(journal, client, options, on_outcome=hook)
+    counts = summary.counts
+    rate = summary.attempts / summary.elapsed if summary.elapsed else 0.0
+    click.echo(
+        f"batch {journal.batch().batch_id}: {counts['delivered']} delivered, "
+        f"{counts['failed']} failed, {counts['pending'] + counts['retry-wait']} left "
+        f"({summary.attempts} sends in {summary.elapsed:.1f} s, {rate:.1f}/s)"
+        + (" — interrupted; `shep batch resume` continues" if summary.interrupted else ""),
+        err=True,
+    )
+    for key, error in journal.last_errors(3) if counts["failed"] else []:
+        click.echo(f"  failed {key}: {error}", err=True)
+    if summary.interrupted:
+        return 130
+    return 1 if counts["failed"] else 0
+
+
+def _submit_options(concurrency: int, rate: float | None, max_attempts: int) -> Any:
+    from gateway.batch import SubmitOptions  # noqa: PLC0415
+
+    return SubmitOptions(concurrency=concurrency, rate=rate, max_attempts=max_attempts)
+
+
+def _sending_options(func: Any) -> Any:
+    func = click.option("--quiet", is_flag=True, help="No progress bar (the summary stays).")(func)
+    func = click.option(
+        "--max-attempts",
+        default=5,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Attempts per item before it is marked failed.",
+    )(func)
+    func = click.option(
+        "--rate",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="MSGS_PER_S",
+        help="Global send rate limit.",
+    )(func)
+    return click.option(
+        "--concurrency",
+        default=4,
+        show_default=True,
+        type=click.IntRange(1, 64),
+        help="Messages in flight at once.",
+    )(func)
+
+
+@batch.command("submit")
+@click.argument("source", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--service",
+    "service_id",
+    required=True,
+    metavar="ID",
+    help="serviceId (JSONL/CSV items may name their own).",
+)
+@click.option("--batch-id", help="Batch id (default: derived from INPUT and --service).")
+@_journal_option
+@_sending_options
+@_profile_options
+def batch_submit(
+    *,
+    source: Path,
+    service_id: str,
+    batch_id: str | None,
+    journal: str | None,
+    concurrency: int,
+    rate: float | None,
+    max_attempts: int,
+    quiet: bool,
+    config: Path | None,
+    profile: str | None,
+) -> int:
+    """Journal every item of INPUT (a directory of XML files, a .jsonl or a .csv manifest)
+    and send them; re-running it resumes and never sends an item under a new messageId."""
+    from gateway.batch.run import default_journal_path, ingest, open_journal  # noqa: PLC0415
+    from gateway.config import load_profile  # noqa: PLC0415
+
+    options = _submit_options(concurrency, rate, max_attempts)
+    settings = load_profile(_config_path(config), profile=profile, environ=os.environ)
+    store = open_journal(journal or default_journal_path(source))
+    try:
+        added = ingest(store, source, service_id=service_id, batch_id=batch_id)
+        if added:
+            click.echo(
+                f"journal {journal or default_journal_path(source)}: {added} new item(s)", err=True
+            )
+        return _run_batch(store, settings, options, quiet=quiet)
+    finally:
+        store.close()
+
+
+@batch.command("resume")
+@click.argument("journal", metavar="JOURNAL")
+@_sending_options
+@_profile_options
+def batch_resume(
+    *,
+    journal: str,
+    concurrency: int,
+    rate: float | None,
+    max_attempts: int,
+    quiet: bool,
+    config: Path | None,
+    profile: str | None,
+) -> int:
+    """Continue a batch after a crash or Ctrl-C: in-flight items are resent, same messageIds."""
+    from gateway.batch.run import ingest, open_journal  # noqa: PLC0415
+    from gateway.config import load_profile  # noqa: PLC0415
+
+    options = _submit_options(concurrency, rate, max_attempts)
+    settings = load_profile(_config_path(config), profile=profile, environ=os.environ)
+    store = _open_existing_journal(journal, open_journal)
+    try:
+        info = store.batch()
+        if not info.ingested:  # the crash came while reading the input: finish that first
+            ingest(store, Path(info.source), service_id=info.service_id, batch_id=info.batch_id)
+        return _run_batch(store, settings, options, quiet=quiet)
+    finally:
+        store.close()
+
+
+def _open_existing_journal(spec: str, open_journal: Any) -> Any:
+    if "://" not in spec and not Path(spec).is_file():
+        raise InputError("no such journal", file=spec)
+    return open_journal(spec)
+
+
+@batch.command("status")
+@click.argument("journal", metavar="JOURNAL")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def batch_status(*, journal: str, as_json: bool) -> int:
+    """Counts per state and the last errors of a batch."""
+    from gateway.batch.run import open_journal  # noqa: PLC0415
+
+    store = _open_existing_journal(journal, open_journal)
+    try:
+        info = store.batch()
+        counts = store.counts()
+        errors = store.last_errors(5)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "batch_id": info.batch_id,
+                    "service_id": info.service_id,
+                    "source": info.source,
+                    "ingested": info.ingested,
+                    "counts": counts,
+                    "last_errors": [{"key": k, "error": e} for k, e in errors],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return 0
+    total = sum(counts.values())
+    click.echo(f"batch {info.batch_id} ({info.service_id}) from {info.source}")
+    click.echo(
+        f"  {total} items: "
+        + ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+        + ("" if info.ingested else " (input not fully read yet)")
+    )
+    for key, error in errors:
+        click.echo(f"  {key}: {error}")
+    return 0
+
+
+@batch.command("results")
+@click.argument("journal", metavar="JOURNAL")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (atomically) instead of stdout.",
+)
+def batch_results(*, journal: str, fmt: str, output: Path | None) -> int:
+    """Per-item outcome: key, messageId, status code, error, attempts, timings (no payloads)."""
+    from gateway.batch.run import export_results, open_journal  # noqa: PLC0415
+
+    store = _open_existing_journal(journal, open_journal)
+    try:
+        if output is None:
+            for chunk in export_results(store, fmt):  # type: ignore[arg-type]
+                sys.stdout.write(chunk)
+        else:
+            write_atomic_chunks(output, export_results(store, fmt))  # type: ignore[arg-type]
+    finally:
+        store.close()
     return 0

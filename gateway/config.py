@@ -259,8 +259,11 @@ def _bool(raw: object) -> bool:
 # --------------------------------------------------------------------------- assembling
 
 
-def open_client(profile: Profile, environ: Mapping[str, str]) -> GatewayClient:
-    """Load keys and trust for ``profile`` and return a ready client (close it when done)."""
+def open_client(
+    profile: Profile, environ: Mapping[str, str], *, pool_size: int | None = None
+) -> GatewayClient:
+    """Load keys and trust for ``profile`` and return a ready client (close it when done).
+    ``pool_size``: connections kept open, at least the number of concurrent senders."""
     signing = profile.signing_identity(environ)
     tls = profile.tls_identity(environ)
     transport = Transport(
@@ -271,6 +274,7 @@ def open_client(profile: Profile, environ: Mapping[str, str]) -> GatewayClient:
             connect_timeout=profile.connect_timeout,
             read_timeout=profile.read_timeout,
             max_response_bytes=profile.max_response_bytes,
+            pool_size=max(pool_size or 0, 8),
             retry=RetryPolicy(
                 attempts=profile.retries + 1, resend_after_send=profile.resend_after_send
             ),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from gateway.errors import InputError
 
-__all__ = ["write_atomic"]
+__all__ = ["write_atomic", "write_atomic_chunks"]
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -18,6 +19,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     Readers see either the old file or the complete new one; a crash or error leaves no
     half-written output (and no stray temp file).
     """
+    write_atomic_chunks(path, (data,), mode=mode)
+
+
+def write_atomic_chunks(path: Path, chunks: Iterable[bytes | str], *, mode: int = 0o644) -> None:
+    """Like :func:`write_atomic` for output produced piece by piece (text is UTF-8 encoded);
+    an error while producing it leaves the old file, or none."""
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
         raise InputError(f"output directory {directory} does not exist", file=str(path))
@@ -28,7 +35,8 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
             handle.flush()
             os.fsync(handle.fileno())
         tmp.chmod(mode)

@@ -41,7 +41,7 @@ from urllib3.exceptions import (
     ProtocolError,
     ReadTimeoutError,
 )
-from urllib3.util.retry import Retry
+from urllib3.util.retry import RequestHistory, Retry
 
 from gateway.errors import (
     ConfigError,
@@ -83,6 +83,21 @@ class RetryPolicy:
             raise ConfigError("retry attempts must be at least 1")
         if self.backoff < 0 or self.backoff_max < 0 or self.jitter < 0:
             raise ConfigError("retry backoff values must not be negative")
+
+    def backoff_delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive failures, by urllib3's formula
+        (backoff * 2**failures, capped, plus jitter): for retries scheduled in a journal."""
+        history = tuple(
+            RequestHistory("POST", None, None, None, None) for _ in range(max(failures, 0) + 1)
+        )
+        retry = Retry(
+            total=None,
+            backoff_factor=self.backoff,
+            backoff_max=self.backoff_max,
+            backoff_jitter=self.jitter,
+            history=history,
+        )
+        return retry.get_backoff_time()
 
     def start(self) -> Retry:
         """A fresh urllib3 ``Retry`` for one message; each failure yields a new copy."""
