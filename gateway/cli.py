@@ -542,6 +542,297 @@ def emulator(
     return 0
 
 
+# --------------------------------------------------------------------------- validate, contract
+
+_COLORS: dict[str, dict[str, Any]] = {
+    "ok": {"fg": "green"},
+    "fail": {"fg": "red", "bold": True},
+    "warn": {"fg": "yellow"},
+    "skip": {"fg": "cyan"},
+    "target": {"bold": True},
+    "dim": {"dim": True},
+}
+
+
+def _use_color(choice: str) -> bool:
+    if choice == "auto":
+        return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return choice == "always"
+
+
+def _styled(text: str, role: str) -> str:
+    return click.style(text, **_COLORS.get(role, {})) if text else text
+
+
+@shep.command()
+@click.option(
+    "--wsdl",
+    "contracts",
+    multiple=True,
+    metavar="FILE|DIR",
+    type=click.Path(exists=True, path_type=Path),
+    help="WSDL or XSD contract, or a directory of them (repeatable).",
+)
+@click.option(
+    "--contract-root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory contract imports may be read from (default: the --wsdl directory, or a "
+    "file's grandparent).",
+)
+@click.option(
+    "--payload",
+    "payloads",
+    multiple=True,
+    metavar="FILE|DIR",
+    type=click.Path(exists=True, path_type=Path),
+    help="Payload document, or a directory of *.xml (repeatable); needs --service or --xsd.",
+)
+@click.option("--service", "service_id", metavar="ID", help="serviceId in --registry.")
+@click.option(
+    "--registry",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Service registry (TOML): serviceId -> xsd, root element, sample payloads.",
+)
+@click.option(
+    "--xsd",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="XSD for --payload files, without a registry.",
+)
+@click.option("--element", metavar="QNAME", help="Root element for --xsd: {ns}Name or p:Name.")
+@click.option(
+    "--envelope",
+    "envelopes",
+    multiple=True,
+    metavar="FILE|DIR",
+    type=click.Path(exists=True, path_type=Path),
+    help="SOAP envelope, or a directory of *.xml (repeatable).",
+)
+@click.option(
+    "--against",
+    multiple=True,
+    metavar="FILE|DIR",
+    type=click.Path(exists=True, path_type=Path),
+    help="Channel WSDL(s) envelopes are checked against (default: the bundled v10 ones).",
+)
+@click.option(
+    "--trust",
+    type=click.Path(exists=True, path_type=Path),
+    help="Verify signed envelopes against these certificates (file or directory).",
+)
+@click.option(
+    "--intermediates",
+    type=click.Path(exists=True, path_type=Path),
+    help="Extra (untrusted) certificates for chains and IssuerSerial.",
+)
+@click.option("--at", "at", metavar="TIME", help="Time of check (ISO 8601) for --trust.")
+@click.option("--require-signature", is_flag=True, help="Unsigned envelopes fail.")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+@click.option(
+    "--max-errors",
+    default=50,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Findings shown per check.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a JUnit XML report here (atomically).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Colour the report (auto: on a terminal, unless NO_COLOR is set).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Show only failures and warnings.")
+def validate(
+    *,
+    contracts: tuple[Path, ...],
+    contract_root: Path | None,
+    payloads: tuple[Path, ...],
+    service_id: str | None,
+    registry: Path | None,
+    xsd: Path | None,
+    element: str | None,
+    envelopes: tuple[Path, ...],
+    against: tuple[Path, ...],
+    trust: Path | None,
+    intermediates: Path | None,
+    at: str | None,
+    require_signature: bool,
+    strict: bool,
+    max_errors: int,
+    junit: Path | None,
+    as_json: bool,
+    color: str,
+    quiet: bool,
+) -> int:
+    """Check contracts, payloads and envelopes offline; exit 1 if any check fails.
+
+    For CI: human output grouped by file (colour on a terminal), --junit for the CI's test
+    report, --json for scripts. Exit 0 all passed, 1 a check failed, 2 usage error.
+    """
+    from gateway.report import plain, render_json, render_junit, render_text  # noqa: PLC0415
+    from gateway.validate import (  # noqa: PLC0415
+        ServiceSchema,
+        ValidationRequest,
+        load_channels,
+        load_service_registry,
+        run_validation,
+    )
+
+    _check_validate_usage(
+        inputs=bool(contracts or payloads or envelopes or registry),
+        payloads=bool(payloads),
+        service=service_id is not None,
+        registry=registry is not None,
+        xsd=xsd is not None,
+        element=element is not None,
+        trust=trust is not None,
+        trust_options=bool(intermediates or at),
+    )
+    services = load_service_registry(registry) if registry is not None else None
+    service = None
+    if xsd is not None:
+        service = ServiceSchema(
+            service_id=xsd.stem, xsd=xsd, root=element, contract_root=contract_root
+        )
+    elif service_id is not None and services is not None:
+        service = services.get(service_id)
+    registered: tuple[ServiceSchema, ...] = ()
+    if services is not None and not payloads:
+        registered = (service,) if service is not None else tuple(services.services.values())
+    policy = None
+    if trust is not None:
+        policy = VerifyPolicy(
+            trusted_certs=load_certificates_from_path(trust),
+            intermediates=load_certificates_from_path(intermediates) if intermediates else (),
+            time=_parse_time(at),
+        )
+    request = ValidationRequest(
+        contracts=contracts,
+        contract_root=contract_root,
+        payloads=payloads,
+        service=service if payloads else None,
+        registered=registered,
+        registry=services,
+        envelopes=envelopes,
+        channels=load_channels(against, root=contract_root) if against else (),
+        policy=policy,
+        require_signature=require_signature,
+        strict=strict,
+        max_errors=max_errors,
+    )
+    report = run_validation(request)
+    base = Path.cwd()
+    if junit is not None:
+        write_atomic(junit, render_junit(report, base=base))
+    if as_json:
+        click.echo(render_json(report, base=base))
+    else:
+        colored = _use_color(color)
+        text = render_text(report, quiet=quiet, base=base, style=_styled if colored else plain)
+        click.echo(text, nl=False, color=colored)
+    return 0 if report.ok else 1
+
+
+def _check_validate_usage(
+    *,
+    inputs: bool,
+    payloads: bool,
+    service: bool,
+    registry: bool,
+    xsd: bool,
+    element: bool,
+    trust: bool,
+    trust_options: bool,
+) -> None:
+    """Option combinations ``shep validate`` refuses (exit 2), each with what to do instead."""
+    problems = [
+        (not inputs, "nothing to validate: give --wsdl, --payload, --envelope or --registry"),
+        (xsd and service, "give either --service (from --registry) or --xsd, not both"),
+        (element and not xsd, "--element names the root element of --xsd"),
+        (service and not registry, "--service needs --registry (or give --xsd)"),
+        (payloads and not (xsd or service), "--payload needs --service ID or --xsd FILE"),
+        (trust_options and not trust, "--intermediates and --at go with --trust"),
+    ]
+    for wrong, message in problems:
+        if wrong:
+            raise click.UsageError(message)
+
+
+@shep.group("contract")
+def contract_group() -> None:
+    """Inspect a WSDL contract: its operations and sample messages."""
+
+
+def _root_option(func: Any) -> Any:
+    return click.option(
+        "--root",
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="Directory imports may be read from (default: the WSDL's grandparent; the "
+        "published bundle needs its top directory).",
+    )(func)
+
+
+@contract_group.command("show")
+@_root_option
+@click.option("--tree", is_flag=True, help="Also show every message's full structure.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (Clark names).")
+@click.argument("wsdl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def contract_show(*, root: Path | None, tree: bool, as_json: bool, wsdl: Path) -> int:
+    """List services, ports, operations and message signatures of WSDL."""
+    from gateway.contracts import load_contract  # noqa: PLC0415
+    from gateway.contractview import describe_contract, outline  # noqa: PLC0415
+
+    contract = load_contract(wsdl, root=root)
+    if as_json:
+        click.echo(json.dumps(describe_contract(contract, tree=tree), ensure_ascii=False, indent=2))
+    else:
+        click.echo("\n".join(outline(contract, tree=tree)))
+    return 0
+
+
+@contract_group.command("sample")
+@_root_option
+@click.option("--response", "part", flag_value="output", help="The operation's response instead.")
+@click.option("--fault", "part", flag_value="fault", help="A SOAP fault with its detail.")
+@click.option(
+    "--required-only", is_flag=True, help="Leave out optional elements (default: include)."
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the sample here (atomically) instead of stdout.",
+)
+@click.argument("wsdl", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("operation")
+def contract_sample(
+    *,
+    root: Path | None,
+    part: str | None,
+    required_only: bool,
+    output: Path | None,
+    wsdl: Path,
+    operation: str,
+) -> int:
+    """Print a sample request of OPERATION in WSDL (a SOAP 1.1 envelope that fits its XSD)."""
+    from gateway.contracts import load_contract  # noqa: PLC0415
+    from gateway.contractview import sample_message  # noqa: PLC0415
+
+    contract = load_contract(wsdl, root=root)
+    kind: Any = part or "input"
+    _emit(sample_message(contract, operation, part=kind, optional=not required_only), output)
+    return 0
+
+
+# --------------------------------------------------------------------------- test PKI
+
+
 @shep.command("testpki")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def testpki(directory: Path) -> int:

@@ -76,10 +76,12 @@ __all__ = [
     "format_session_id",
     "parse_async_send_request",
     "parse_async_send_response",
+    "parse_date_time",
     "parse_delivery_notification",
     "parse_delivery_notification_response",
     "parse_get_messages_request",
     "parse_get_messages_response",
+    "parse_session_id",
     "parse_sync_request",
     "parse_sync_response",
     "request_message_id",
@@ -108,6 +110,12 @@ _NOT_XML_CHAR: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U
 _HEX_GUID: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID: Final = re.compile(rf"\{{(?P<braced>{_HEX_GUID})\}}|(?P<bare>{_HEX_GUID})")
 _REDACTED: Final = "***"
+_DATE_TIME: Final = re.compile(
+    r"(?P<year>-?(?:[1-9][0-9]{4,}|[0-9]{4}))-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+    r"T(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})(?P<fraction>\.[0-9]+)?"
+    r"(?P<offset>Z|[+-](?P<oh>[0-9]{2}):(?P<om>[0-9]{2}))?"
+)
+_DATE_TIME_EXAMPLE: Final = "2023-02-13T11:17:26.000+06:00"
 
 
 class MessageType(enum.StrEnum):
@@ -327,6 +335,91 @@ def format_session_id(value: str | uuid.UUID) -> str:
     raise EnvelopeError(
         f"expected a UUID or a GUID string, got {type(value).__name__}", field="sessionId"
     )
+
+
+def parse_date_time(value: str, *, field: str = "messageDate") -> datetime:
+    """Read an ``xsd:dateTime`` as the gateway's schema does, naming what is wrong if it is not.
+
+    The reading side of :func:`format_message_date`. A value without an offset is valid and
+    comes back naive (the gateway reads it in its own zone); an offset without a colon
+    (``+0600``, Java's ``SimpleDateFormat`` ``Z``), a space for ``T`` or missing seconds are
+    refused with an :class:`EnvelopeError` that says so.
+    """
+    text = value.strip(" \t\r\n")  # xsd:dateTime collapses whitespace
+    match = _DATE_TIME.fullmatch(text)
+    if match is None:
+        raise EnvelopeError(_date_time_problem(text), field=field)
+    year, month, day = (int(match.group(name)) for name in ("year", "month", "day"))
+    hour, minute, second = (int(match.group(name)) for name in ("hour", "minute", "second"))
+    midnight_next = (hour, minute, second) == (24, 0, 0) and not (match.group("fraction") or "")
+    offset = None
+    if match.group("offset") == "Z":
+        offset = UTC
+    elif match.group("offset"):
+        hours, minutes = int(match.group("oh")), int(match.group("om"))
+        if minutes > 59 or hours > 14 or (hours == 14 and minutes):
+            raise EnvelopeError(
+                f"{text[:64]!r}: offset {match.group('offset')} is outside -14:00..+14:00",
+                field=field,
+            )
+        delta = timedelta(hours=hours, minutes=minutes)
+        offset = timezone(-delta if match.group("offset").startswith("-") else delta)
+    fraction = match.group("fraction") or ""
+    try:
+        moment = datetime(
+            year,
+            month,
+            day,
+            0 if midnight_next else hour,
+            minute,
+            second,
+            int((fraction[1:] + "000000")[:6]) if fraction else 0,
+            tzinfo=offset,
+        )
+    except ValueError as exc:
+        raise EnvelopeError(
+            f"{text[:64]!r} is not a valid date and time: {exc}", field=field
+        ) from None
+    return moment + timedelta(days=1) if midnight_next else moment
+
+
+def _date_time_problem(text: str) -> str:
+    shown = repr(text[:64])
+    if re.fullmatch(r".*T\d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{4}", text):
+        return (
+            f"{shown}: the offset {text[-5:]} has no colon; xsd:dateTime needs "
+            f"{text[-5:-2]}:{text[-2:]} (Java's SimpleDateFormat 'Z' writes {text[-5:]}; "
+            "use 'XXX')"
+        )
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:.*", text):
+        return f"{shown}: date and time are separated by 'T', not a space"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?:Z|[+-].*)?", text):
+        return f"{shown}: seconds are required (hh:mm:ss)"
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return f"{shown} is a date without a time"
+    return f"{shown} is not an xsd:dateTime (e.g. {_DATE_TIME_EXAMPLE})"
+
+
+def parse_session_id(value: str, *, field: str = "sessionId") -> str:
+    """Check a ``guid`` value exactly as the contract's pattern does; return it unchanged.
+
+    The reading side of :func:`format_session_id`, which is lenient about braces: this one
+    is not, because the gateway's schema is not.
+    """
+    match = _GUID.fullmatch(value)
+    if match is not None and match.group("braced"):
+        return value
+    shown = repr(value[:64])
+    if match is not None:
+        problem = (
+            f"{shown} lacks the curly braces the guid type requires: "
+            f"write {{{match.group('bare')}}}"
+        )
+    elif _GUID.fullmatch(value.strip()):
+        problem = f"{shown} has whitespace around the GUID"
+    else:
+        problem = f"{shown} is not a braced GUID ({{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}})"
+    raise EnvelopeError(problem, field=field)
 
 
 def _message_date(message_date: datetime | None, now: datetime | None) -> str:

@@ -16,10 +16,13 @@ import pytest
 from lxml import etree
 
 from gateway.contracts import (
+    CONTRACT_STAGES,
     DEFAULT_CONTRACTS_DIR,
+    XSD_STAGES,
     Contract,
     async_channel,
     async_channel_client,
+    check_contract,
     clear_contract_cache,
     load_contract,
     sync_channel,
@@ -32,7 +35,7 @@ from gateway.envelope import (
     find_body_element,
 )
 from gateway.errors import ContractError, EnvelopeError
-from gateway.xmlns import XSD
+from gateway.xmlns import SYNC_TYPES, XSD, XSI
 from gateway.xmlparse import parse_xml
 
 DATA = Path(__file__).parent / "data"
@@ -629,3 +632,113 @@ def test_bad_samples_fail_with_both_bundles(
         with pytest.raises(EnvelopeError) as caught:
             contract.validate(message)
         assert caught.value.field == field
+
+
+# --------------------------------------------------------------------------- check_contract
+
+
+def test_check_contract_of_our_channels() -> None:
+    for entry in ("SyncChannel_v10.wsdl", "AsyncChannel_v10.wsdl", "AsyncChannelClient_v10.wsdl"):
+        checked = check_contract(DEFAULT_CONTRACTS_DIR / "wsdl" / entry)
+        assert checked.ok, checked.problems
+        assert checked.ran == CONTRACT_STAGES
+        assert checked.contract is not None
+        assert checked.schema is not None
+        assert checked.files[0].name == entry
+
+
+def test_check_contract_of_an_xsd() -> None:
+    checked = check_contract(DEFAULT_CONTRACTS_DIR / "xsd" / "SyncChannel_v10.xsd")
+    assert (checked.kind, checked.ran, checked.ok) == ("xsd", XSD_STAGES, True)
+    assert checked.contract is None
+    assert checked.schema is not None
+
+
+def test_wrong_import_namespace_is_refused_by_the_loader_too(tmp_path: Path) -> None:
+    """libxml2 alone reports this far from the cause; the walk names the import's line."""
+    contracts = copy_contracts(tmp_path)
+    path = contracts / "xsd" / "SyncChannel_v10.xsd"
+    text = path.read_text(encoding="utf-8")
+    old = 'namespace="http://bip.bee.kz/common/v10/types"'
+    line = 1 + text[: text.index(old)].count("\n")
+    path.write_text(text.replace(old, 'namespace="urn:wrong"', 1), encoding="utf-8")
+    with pytest.raises(ContractError, match="but that file's targetNamespace is") as caught:
+        sync_channel(contracts)
+    assert (Path(str(caught.value.file)).name, caught.value.line) == ("SyncChannel_v10.xsd", line)
+
+
+def test_validation_errors_lists_every_error() -> None:
+    path = ENVELOPES / "sync_request_typed.xml"
+    text = path.read_text(encoding="utf-8")
+    text = text.replace("2023-02-13T11:17:26.000+06:00", "yesterday")
+    long_key = "k" * 31
+    text = text.replace(
+        "</sender>", f"</sender><properties><key>{long_key}</key><value>v</value></properties>"
+    )
+    message = find_body_element(parse_xml(text.encode()).getroot())
+    errors = sync_channel().validation_errors(message)
+    assert [(e.field, e.line) for e in errors] == [
+        ("SendMessage/request/requestInfo/messageDate", 10),
+        ("SendMessage/request/requestInfo/properties/key", 14),
+    ]
+    with pytest.raises(EnvelopeError) as caught:
+        sync_channel().validate(message)
+    assert str(caught.value) == str(errors[0])
+
+
+def test_validation_never_copies_the_payload() -> None:
+    """The skeleton copy: data stays empty in the copy, the caller's tree is untouched."""
+    path = ENVELOPES / "sync_request_typed.xml"
+    envelope = parse_xml(path.read_bytes(), source=str(path)).getroot()
+    message = find_body_element(envelope)
+    before = etree.tostring(envelope)
+    contract = sync_channel()
+    candidate = contract._without_payloads(message)
+    data = candidate.find("request/requestData/data")
+    assert data is not None
+    assert len(data) == 0
+    assert data.get(f"{{{XSI}}}type") is None
+    assert candidate.find("request/requestInfo/messageDate").sourceline == 10  # type: ignore[union-attr]
+    assert etree.tostring(envelope) == before
+
+
+def test_element_shape_follows_the_contract() -> None:
+    contract = sync_channel()
+    shape = contract.element_shape(contract.input_element("SendMessage"))
+    assert (shape.name, shape.namespace) == ("SendMessage", SYNC_TYPES)
+    (request,) = shape.children
+    assert (request.name, request.namespace) == ("request", None)  # unqualified local
+    info = request.children[0]
+    session = info.children[-1]
+    assert (session.name, session.min_occurs, session.max_occurs) == ("sessionId", 0, 1)
+    assert session.simple is not None
+    assert session.simple.base == f"{{{XSD}}}string"
+    assert session.simple.patterns[0].startswith(r"\{[a-fA-F0-9]{8}")
+    properties = next(child for child in info.children if child.name == "properties")
+    assert properties.max_occurs is None
+    key = properties.children[0].simple
+    assert key is not None
+    assert (key.min_length, key.max_length) == (0, 30)
+    data = request.children[1].children[0]
+    assert data.any_type
+    fault = contract.element_shape(contract.fault_elements("SendMessage")[0])
+    sub_error = next(child for child in fault.children if child.name == "subError")
+    assert sub_error.recursive
+    assert not sub_error.children
+    with pytest.raises(ContractError, match="not a global element"):
+        contract.element_shape("{urn:x}Nothing")
+
+
+def test_ports_describe_the_binding() -> None:
+    (port,) = async_channel_client().ports()
+    assert port.service == "AsyncChannelClientHttpService"
+    assert port.port == "AsyncChannelClientHttpPort"
+    assert port.binding.endswith("}AsyncChannelClientHttpBinding")
+    assert port.address is not None
+    assert port.address.startswith("http://localhost")
+    names = {operation.name for operation in port.operations}
+    assert names == {"sendMessage", "changeMassageStatusNotification"}
+    for operation in port.operations:
+        assert operation.soap_action == ""
+        assert operation.style == "document"
+        assert len(operation.faults) == 1

@@ -48,10 +48,12 @@ from gateway.envelope import (
     format_session_id,
     parse_async_send_request,
     parse_async_send_response,
+    parse_date_time,
     parse_delivery_notification,
     parse_delivery_notification_response,
     parse_get_messages_request,
     parse_get_messages_response,
+    parse_session_id,
     parse_sync_request,
     parse_sync_response,
     request_message_id,
@@ -934,3 +936,66 @@ def test_delivery_notification_refuses_unknown_statuses() -> None:
             async_channel(), message_id="m", service_id="s", receive_status="MESSAGE_ACCEPTED!"
         )
     assert caught.value.field == "receiveStatus"
+
+
+# --------------------------------------------------------------------------- reading field formats
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2023-02-13T11:17:26.000+06:00", datetime(2023, 2, 13, 5, 17, 26, tzinfo=UTC)),
+        ("2023-02-13T05:17:26Z", datetime(2023, 2, 13, 5, 17, 26, tzinfo=UTC)),
+        (" 2023-02-13T11:17:26.5+06:00\n", datetime(2023, 2, 13, 5, 17, 26, 500000, tzinfo=UTC)),
+        ("2023-02-13T24:00:00Z", datetime(2023, 2, 14, tzinfo=UTC)),
+    ],
+)
+def test_parse_date_time(value: str, expected: datetime) -> None:
+    assert parse_date_time(value) == expected
+
+
+def test_parse_date_time_without_offset_is_naive() -> None:
+    assert parse_date_time("2023-02-13T11:17:26").tzinfo is None
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (
+            "2023-02-13T11:17:26.000+0600",
+            "the offset +0600 has no colon; xsd:dateTime needs +06:00",
+        ),
+        ("2023-02-13 11:17:26", "separated by 'T', not a space"),
+        ("2023-02-13T11:17+06:00", "seconds are required"),
+        ("2023-02-13", "a date without a time"),
+        ("2023-02-30T11:17:26Z", "not a valid date and time"),
+        ("2023-02-13T11:17:26+15:00", "outside -14:00..+14:00"),
+        ("13.02.2023 11:17", "is not an xsd:dateTime (e.g. 2023-02-13T11:17:26.000+06:00)"),
+    ],
+)
+def test_parse_date_time_says_what_is_wrong(value: str, fragment: str) -> None:
+    with pytest.raises(EnvelopeError) as caught:
+        parse_date_time(value, field="requestDate")
+    assert fragment in caught.value.message
+    assert caught.value.field == "requestDate"
+
+
+def test_what_we_format_we_parse() -> None:
+    moment = datetime(2023, 2, 13, 5, 17, 26, 123000, tzinfo=UTC)
+    assert parse_date_time(format_message_date(moment)) == moment
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("6F9619FF-8B86-D011-B42D-00C04FC964FF", "lacks the curly braces"),
+        (" {6F9619FF-8B86-D011-B42D-00C04FC964FF}", "whitespace around the GUID"),
+        ("{6F9619FF-8B86-D011-B42D-00C04FC964F}", "is not a braced GUID"),
+        ("", "is not a braced GUID"),
+    ],
+)
+def test_parse_session_id(value: str, fragment: str) -> None:
+    assert parse_session_id("{6F9619FF-8B86-D011-B42D-00C04FC964FF}").startswith("{6F96")
+    with pytest.raises(EnvelopeError, match=fragment) as caught:
+        parse_session_id(value)
+    assert caught.value.field == "sessionId"

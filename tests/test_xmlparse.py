@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import HostileXmlError, XmlError
-from gateway.xmlparse import parse_xml
+from gateway.errors import HostileXmlError, InputError, XmlError
+from gateway.xmlparse import (
+    PROLOG_SCAN_BYTES,
+    hardened_pull_parser,
+    has_doctype,
+    parse_xml,
+    parse_xml_file,
+    refuse_doctype,
+    syntax_error_column,
+)
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
 
@@ -59,3 +67,60 @@ def test_long_prologs_are_scanned_in_linear_time() -> None:
         assert parse_xml(prolog + b"<r/>", max_bytes=None).getroot().tag == "r"
     with pytest.raises(HostileXmlError):
         parse_xml(b"<?xml version='1.0'?>" + b"<!-- c -->" * 1000 + b"\n<!DOCTYPE r []><r/>")
+
+
+# --------------------------------------------------------------------------- files and streams
+
+
+def test_parse_xml_file_reads_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.xml"
+    path.write_bytes(b"<?xml version='1.0'?>\n<a>\n  <b>\xd0\x96</b>\n</a>")
+    tree = parse_xml_file(path)
+    assert tree.getroot()[0].text == "Ж"
+    assert tree.getroot()[0].sourceline == 3
+
+
+@pytest.mark.parametrize("path", sorted(HOSTILE.glob("*.xml")), ids=lambda p: p.name)
+def test_parse_xml_file_refuses_what_parse_xml_refuses(path: Path) -> None:
+    with pytest.raises(XmlError) as info:
+        parse_xml_file(path)
+    assert info.value.file == str(path)
+    hostile = path.name.split("_")[0] in {"xxe", "billion", "external", "parameter"}
+    assert isinstance(info.value, HostileXmlError) is hostile
+
+
+def test_parse_xml_file_doctype_behind_a_long_prolog(tmp_path: Path) -> None:
+    path = tmp_path / "late.xml"
+    path.write_bytes(b"<!--" + b"x" * (PROLOG_SCAN_BYTES + 10) + b"-->\n<!DOCTYPE a []><a/>")
+    with pytest.raises(HostileXmlError):
+        parse_xml_file(path)
+
+
+def test_parse_xml_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read") as info:
+        parse_xml_file(tmp_path / "missing.xml")
+    assert not isinstance(info.value, XmlError)
+    empty = tmp_path / "empty.xml"
+    empty.write_bytes(b" \n")
+    with pytest.raises(XmlError, match="empty"):
+        parse_xml_file(empty)
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<a>" + b"x" * 100 + b"</a>")
+    with pytest.raises(XmlError, match="over the limit of 10"):
+        parse_xml_file(big, max_bytes=10)
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(b"<a>\n  <b>\n</a>")
+    with pytest.raises(XmlError) as syntax:
+        parse_xml_file(broken, source="in.xml")
+    assert (syntax.value.file, syntax.value.line) == ("in.xml", 3)
+    assert syntax_error_column(syntax.value) == 5
+
+
+def test_pull_parser_is_hardened() -> None:
+    parser = hardened_pull_parser(events=("start",))
+    parser.feed(b'<!DOCTYPE a [<!ENTITY e "boom">]><a>&e;</a>')
+    parser.close()
+    (_event, element), *_ = parser.read_events()
+    assert has_doctype(element.getroottree())  # the caller refuses it (gateway.validate does)
+    with pytest.raises(HostileXmlError):
+        refuse_doctype(b'<?xml version="1.0"?>\n<!-- c -->\n<!DOCTYPE a>', source="x")
