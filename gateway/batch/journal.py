@@ -26,10 +26,10 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from gateway.errors import ConfigError, InputError
 
@@ -117,6 +117,27 @@ class ItemResult:
     first_attempt_at: float | None
     finished_at: float | None
     elapsed: float | None = field(default=None)
+
+    COLUMNS: ClassVar[str] = (
+        "key, message_id, service_id, state, status_code, error, attempts,"
+        " first_at, done_at, elapsed"
+    )
+    """The journal columns :meth:`from_row` expects, in order (both journals use them)."""
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> ItemResult:
+        return cls(
+            key=row[0],
+            message_id=row[1],
+            service_id=row[2],
+            state=row[3],
+            status_code=row[4],
+            error=row[5],
+            attempts=row[6],
+            first_attempt_at=row[7],
+            finished_at=row[8],
+            elapsed=row[9],
+        )
 
 
 class Journal(Protocol):
@@ -324,22 +345,10 @@ class SqliteJournal:
     def results(self) -> Iterator[ItemResult]:
         """Every item in input order, streamed (a cursor, not a list)."""
         cursor = self._db.execute(
-            "SELECT key, message_id, service_id, state, status_code, error, attempts,"
-            " first_at, done_at, elapsed FROM items ORDER BY seq"
+            f"SELECT {ItemResult.COLUMNS} FROM items ORDER BY seq"  # noqa: S608  (constant)
         )
         for row in cursor:
-            yield ItemResult(
-                key=row[0],
-                message_id=row[1],
-                service_id=row[2],
-                state=row[3],
-                status_code=row[4],
-                error=row[5],
-                attempts=row[6],
-                first_attempt_at=row[7],
-                finished_at=row[8],
-                elapsed=row[9],
-            )
+            yield ItemResult.from_row(row)
 
     def close(self) -> None:
         self._db.close()

@@ -372,24 +372,12 @@ class PgJournal:
             cursor.itersize = _RESULTS_CHUNK
             with cursor:
                 cursor.execute(
-                    "SELECT key, message_id, service_id, state, status_code, error, attempts,"
-                    " first_at, done_at, elapsed FROM shep_batch_items"
+                    f"SELECT {ItemResult.COLUMNS} FROM shep_batch_items"  # noqa: S608
                     " WHERE batch_id = %s ORDER BY seq",
                     (batch_id,),
                 )
                 for row in cursor:
-                    yield ItemResult(
-                        key=row[0],
-                        message_id=row[1],
-                        service_id=row[2],
-                        state=row[3],
-                        status_code=row[4],
-                        error=row[5],
-                        attempts=row[6],
-                        first_attempt_at=row[7],
-                        finished_at=row[8],
-                        elapsed=row[9],
-                    )
+                    yield ItemResult.from_row(row)
 
     def close(self) -> None:
         """Close the connection; the server releases this submitter's session lock."""
