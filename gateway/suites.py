@@ -211,8 +211,8 @@ class _XmlsecBackend:
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}
 
 
-class _LibraryBackend:
-    """Signs with lxml exc-c14n + hashlib + cryptography; verifies with libxmlsec1.
+class _LibraryBackend(_XmlsecBackend):
+    """Signs with lxml exc-c14n + hashlib + cryptography; verifies with libxmlsec1 (inherited).
 
     Valid only because the profile fixes the transforms: one Reference, exc-c14n without an
     InclusiveNamespaces list, no other transform. The template ``wssec`` builds is exactly that.
@@ -245,15 +245,6 @@ class _LibraryBackend:
         encoded = base64.b64encode(raw).decode()
         lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]  # as Java signers do
         value.text = "\n" + "\n".join(lines) + "\n"
-
-    def verify(
-        self,
-        signature: etree._Element,
-        target: etree._Element,
-        certificate: x509.Certificate,
-        suite: SignatureSuite,
-    ) -> None:
-        verify_with_xmlsec(signature, target, certificate, suite)
 
 
 def classify_failure(
