@@ -576,8 +576,8 @@ def _styled(text: str, role: str) -> str:
 @click.option(
     "--contract-root",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Directory contract imports may be read from (default: the --wsdl directory, or a "
-    "file's grandparent).",
+    help="Directory contract imports may be read from (default: the parent of a --wsdl "
+    "directory, or a file's grandparent).",
 )
 @click.option(
     "--payload",

@@ -330,8 +330,9 @@ class ValidationRequest:
 
     contracts: tuple[Path, ...] = ()
     contract_root: Path | None = None
-    """Where contract imports may be read from: default, a directory given in ``contracts``
-    itself, or a file's grandparent (as :func:`~gateway.contracts.load_contract` does)."""
+    """Where contract imports may be read from: default, the parent of a directory given in
+    ``contracts``, or a file's grandparent (as :func:`~gateway.contracts.load_contract` does),
+    so the usual ``wsdl/`` + ``xsd/`` layout resolves."""
     payloads: tuple[Path, ...] = ()
     service: ServiceSchema | None = None
     """The format of ``payloads`` (its XSD is checked too)."""
@@ -380,7 +381,8 @@ def run_validation(request: ValidationRequest) -> ValidationReport:
     results: list[CheckResult] = []
     covered: set[Path] = set()
     for given, entries in contract_files:
-        root = request.contract_root or (given if given.is_dir() else None)
+        # A directory's parent, like a file's grandparent: wsdl/ next to xsd/ resolves.
+        root = request.contract_root or (given.resolve().parent if given.is_dir() else None)
         for entry in entries:
             if given.is_dir() and entry.suffix.lower() == ".xsd" and entry.resolve() in covered:
                 continue  # a WSDL checked before already read (and reported) it

@@ -348,3 +348,13 @@ def test_archived_kalkan_sample_with_at(
     assert "data must be unqualified" in out
     code, out, _ = run(argv, capsys)
     assert "rejected (certificate-expired)" in out
+
+
+def test_the_bundled_contract_directory_validates_as_a_directory(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`--wsdl wsdl` must resolve ../xsd: a directory's parent is the default root."""
+    assert main(["validate", "--wsdl", str(DEFAULT_CONTRACTS_DIR / "wsdl")]) == 0
+    out = capsys.readouterr().out
+    assert "OK: 3 input(s)" in out
+    assert "FAIL" not in out
