@@ -150,6 +150,7 @@ class Journal(Protocol):
     def recover(self) -> int: ...
     def claim(self, limit: int, *, now: float) -> list[Claim]: ...
     def record(self, outcome: Outcome, *, now: float) -> None: ...
+    def record_many(self, outcomes: Sequence[Outcome], *, now: float) -> None: ...
     def counts(self) -> dict[str, int]: ...
     def next_retry_at(self) -> float | None: ...
     def last_errors(self, limit: int = 5) -> list[tuple[str, str]]: ...
@@ -181,6 +182,7 @@ CREATE TABLE IF NOT EXISTS items (
     elapsed     REAL
 );
 CREATE INDEX IF NOT EXISTS items_due ON items (state, retry_at, seq);
+CREATE INDEX IF NOT EXISTS items_pending ON items (state, seq);
 """
 
 _INGEST_CHUNK = 1000
@@ -291,34 +293,46 @@ class SqliteJournal:
     def claim(self, limit: int, *, now: float) -> list[Claim]:
         """Take up to ``limit`` due items for sending, committed before anything is sent."""
         with self._transaction() as db:
+            # Two index range scans, not a sort of every due row: a claim costs the same
+            # with 200,000 items queued as with 1,000.
             rows = db.execute(
                 "UPDATE items SET state = 'sending', attempts = attempts + 1,"
-                " first_at = COALESCE(first_at, ?)"
-                " WHERE seq IN (SELECT seq FROM items"
-                "   WHERE state = 'pending' OR (state = 'retry-wait' AND retry_at <= ?)"
-                "   ORDER BY seq LIMIT ?)"
+                " first_at = COALESCE(first_at, :now)"
+                " WHERE seq IN ("
+                "   SELECT seq FROM (SELECT seq FROM items WHERE state = 'pending'"
+                "                    ORDER BY seq LIMIT :n)"
+                "   UNION ALL"
+                "   SELECT seq FROM (SELECT seq FROM items WHERE state = 'retry-wait'"
+                "                    AND retry_at <= :now ORDER BY seq LIMIT :n)"
+                "   ORDER BY seq LIMIT :n)"
                 " RETURNING key, message_id, service_id, ref, attempts",
-                (now, now, limit),
+                {"now": now, "n": limit},
             ).fetchall()
         return [
             Claim(key=r[0], message_id=r[1], service_id=r[2], ref=r[3], attempts=r[4]) for r in rows
         ]
 
     def record(self, outcome: Outcome, *, now: float) -> None:
-        done = outcome.state in (State.DELIVERED, State.FAILED)
+        self.record_many((outcome,), now=now)
+
+    def record_many(self, outcomes: Sequence[Outcome], *, now: float) -> None:
+        """Commit several outcomes in one transaction (the dispatcher collects them)."""
         with self._transaction() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE items SET state = ?, status_code = ?, error = ?, retry_at = ?,"
                 " done_at = ?, elapsed = COALESCE(elapsed, 0) + ? WHERE key = ?",
-                (
-                    str(outcome.state),
-                    outcome.status_code,
-                    outcome.error,
-                    outcome.retry_at,
-                    now if done else None,
-                    outcome.elapsed,
-                    outcome.key,
-                ),
+                [
+                    (
+                        str(o.state),
+                        o.status_code,
+                        o.error,
+                        o.retry_at,
+                        now if o.state in (State.DELIVERED, State.FAILED) else None,
+                        o.elapsed,
+                        o.key,
+                    )
+                    for o in outcomes
+                ],
             )
 
     def counts(self) -> dict[str, int]:
