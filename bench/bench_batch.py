@@ -926,7 +926,7 @@ def report_journal(m: Measured) -> None:
     print(
         f"   SQLite on the dispatching thread: {_us(journal, sent)} per message (claim "
         f"{_us(claim, sent)}, record {_us(record, sent)}); {claims} claims for {sent} items; "
-        "each claim, and the outcomes of each dispatcher pass, is one transaction (synchronous=FULL)"
+        "one transaction per claim and per dispatcher pass of outcomes (synchronous=FULL)"
     )
 
 
