@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from peakrss import peak_rss, reset_peak_rss, status_bytes  # bench/peakrss.py
+
 from gateway.batch import (
     BatchInfo,
     Claim,
@@ -305,36 +307,6 @@ class TimedJournal:
 # --------------------------------------------------------------------------- memory probes
 
 
-def _status_bytes(name: str) -> int | None:
-    """A ``Vm*`` line of /proc/self/status in bytes (Linux); None elsewhere."""
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        if line.startswith(f"{name}:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Restart VmHWM from the current RSS (Linux >= 4.0), so earlier peaks do not count."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss() -> int:
-    peak = _status_bytes("VmHWM")
-    if peak is not None:
-        return peak
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 # --------------------------------------------------------------------------- the submitter probe
 
 
@@ -358,7 +330,7 @@ def probe(spec: ProbeSpec) -> int:
     sending. Client setup and warm-up sends come before both, so one-time imports and the
     zeep contract are in the starting RSS, not in the peaks' growth.
     """
-    rss_start = _status_bytes("VmRSS") or 0
+    rss_start = status_bytes("VmRSS") or 0
     profile = load_profile(Path(spec.profile), environ={})
     client = open_client(
         dataclasses.replace(profile, retries=0), environ={}, pool_size=spec.concurrency
@@ -375,12 +347,12 @@ def probe(spec: ProbeSpec) -> int:
         inner = SqliteJournal(Path(spec.workdir) / f"{spec.batch_id}.sqlite")
     journal = TimedJournal(inner)
     gc.collect()
-    rss_setup = _status_bytes("VmRSS") or 0
-    reset = _reset_peak_rss()
+    rss_setup = status_bytes("VmRSS") or 0
+    reset = reset_peak_rss()
     ingest_started = time.perf_counter()
     added = ingest(journal, source, service_id=SERVICE_ID, batch_id=spec.batch_id)
     ingest_s = time.perf_counter() - ingest_started
-    peak_ingest = _peak_rss()
+    peak_ingest = peak_rss()
     gc.collect()
     print(json.dumps({"ready": added}), flush=True)
     if sys.stdin.readline().strip() != "go":
@@ -395,8 +367,8 @@ def probe(spec: ProbeSpec) -> int:
         if spec.stop_after is not None and outcomes >= spec.stop_after:
             stop.set()
 
-    rss_before_send = _status_bytes("VmRSS") or 0
-    _reset_peak_rss()
+    rss_before_send = status_bytes("VmRSS") or 0
+    reset_peak_rss()
     cpu_before = time.process_time()
     wall_start = time.time()
     started = time.perf_counter()
@@ -410,7 +382,7 @@ def probe(spec: ProbeSpec) -> int:
     elapsed = time.perf_counter() - started
     wall_end = time.time()
     cpu = time.process_time() - cpu_before
-    peak_send = _peak_rss()
+    peak_send = peak_rss()
     errors = journal.last_errors(3)
     journal.close()
     client.close()

@@ -25,7 +25,6 @@ import os
 import platform
 import pstats
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -45,6 +44,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
+from peakrss import peak_rss, reset_peak_rss, status_bytes  # bench/peakrss.py
 from zeep.wsse import signature as _zeep_signature
 
 from gateway.contracts import sync_channel
@@ -317,47 +317,17 @@ def _identity(key_path: Path, cert_path: Path) -> Identity:
 # --------------------------------------------------------------------------- peak RSS probe
 
 
-def _status_bytes(field: str) -> int | None:
-    """A ``Vm*`` line of /proc/self/status in bytes (Linux); None elsewhere."""
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    """Restart VmHWM from the current RSS (Linux >= 4.0), so earlier peaks do not count."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss() -> int:
-    """Peak RSS: VmHWM, else ru_maxrss (which on Linux also keeps the parent's peak at fork)."""
-    peak = _status_bytes("VmHWM")
-    if peak is not None:
-        return peak
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss if sys.platform == "darwin" else maxrss * 1024
-
-
 def rss_probe(kind: str, envelope: Path, warmup: Path, key: Path, cert: Path) -> dict[str, int]:
     """Child process: peak RSS and Python-heap peak of one sign of ``envelope``."""
     sign = (our_signer if kind == "ours" else zeep_signer)(key, cert)
     sign(warmup.read_bytes())  # one-time initialisation (xmlsec, lxml) is not the envelope's
     data = envelope.read_bytes()
     gc.collect()
-    reset = _reset_peak_rss()
-    before = _status_bytes("VmRSS") or _peak_rss()
-    peak_before = _peak_rss()
+    reset = reset_peak_rss()
+    before = status_bytes("VmRSS") or peak_rss()
+    peak_before = peak_rss()
     signed = sign(data)
-    peak_after = _peak_rss()
+    peak_after = peak_rss()
     output = len(signed)
     del signed
     gc.collect()

@@ -34,6 +34,7 @@ from importlib import metadata
 from pathlib import Path
 
 from lxml import etree
+from peakrss import peak_rss, reset_peak_rss, status_bytes  # bench/peakrss.py
 
 from gateway.validate import ServiceSchema, Status, check_payload_file
 from gateway.xmlparse import hardened_parser
@@ -115,33 +116,6 @@ def write_payload(path: Path, size: int, *, bad_records: frozenset[int] = frozen
 # --------------------------------------------------------------------------- probes
 
 
-def _status_bytes(field: str) -> int | None:
-    try:
-        lines = Path("/proc/self/status").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) * 1024
-    return None
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def _peak_rss() -> int:
-    peak = _status_bytes("VmHWM")
-    if peak is not None:
-        return peak
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return maxrss if sys.platform == "darwin" else maxrss * 1024
-
-
 def _ours(payload: Path, xsd: Path) -> object:
     service = ServiceSchema(service_id="BENCH", xsd=xsd, root="p:persons")
     results = check_payload_file(payload, service)  # compiles the XSD, as the CLI does
@@ -172,12 +146,12 @@ def rss_probe(kind: str, payload: Path, warmup: Path, xsd: Path) -> dict[str, ob
     run = KINDS[kind]
     run(warmup, xsd)
     gc.collect()
-    reset = _reset_peak_rss()
-    before = _status_bytes("VmRSS") or _peak_rss()
+    reset = reset_peak_rss()
+    before = status_bytes("VmRSS") or peak_rss()
     started = time.perf_counter()
     errors = run(payload, xsd)
     seconds = time.perf_counter() - started
-    peak = _peak_rss()
+    peak = peak_rss()
     return {
         "input": payload.stat().st_size,
         "growth": peak - before,
