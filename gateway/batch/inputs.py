@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from lxml import etree
 
@@ -91,23 +92,43 @@ def _json_record(line: bytes, path: Path, number: int) -> dict[str, object]:
 
 def _from_csv(path: Path) -> Iterator[NewItem]:
     base = path.resolve().parent
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"key", "file"} <= set(reader.fieldnames):
+    with path.open("rb") as handle:
+        reader = csv.DictReader(_utf8_lines(handle, path))
+        try:
+            yield from _csv_rows(reader, path, base)
+        except csv.Error as exc:
             raise InputError(
-                "a CSV manifest needs the columns key,file[,service]", file=str(path), line=1
-            )
-        for row in reader:
-            key, file = (row.get("key") or "").strip(), (row.get("file") or "").strip()
-            if not key or not file:
-                raise InputError("empty key or file", file=str(path), line=reader.line_num)
-            target = Path(file) if Path(file).is_absolute() else base / file
-            service = (row.get("service") or "").strip() or None
-            yield NewItem(key=key, ref=_ref(kind="file", path=str(target)), service_id=service)
+                f"not a readable CSV manifest: {exc}", file=str(path), line=reader.line_num
+            ) from exc
 
 
-def load_payload(ref: str) -> etree._Element | str:
-    """Read an item's payload again from its reference: an XML element, or text."""
+def _utf8_lines(handle: BinaryIO, path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 file (a spreadsheet's byte order mark allowed); an undecodable
+    one is named by its number."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not UTF-8: {exc.reason}", file=str(path), line=number) from exc
+
+
+def _csv_rows(reader: csv.DictReader[str], path: Path, base: Path) -> Iterator[NewItem]:
+    if reader.fieldnames is None or not {"key", "file"} <= set(reader.fieldnames):
+        raise InputError(
+            "a CSV manifest needs the columns key,file[,service]", file=str(path), line=1
+        )
+    for row in reader:
+        key, file = (row.get("key") or "").strip(), (row.get("file") or "").strip()
+        if not key or not file:
+            raise InputError("empty key or file", file=str(path), line=reader.line_num)
+        target = Path(file) if Path(file).is_absolute() else base / file
+        service = (row.get("service") or "").strip() or None
+        yield NewItem(key=key, ref=_ref(kind="file", path=str(target)), service_id=service)
+
+
+def load_payload(ref: str, *, key: str | None = None) -> etree._Element | str:
+    """Read an item's payload again from its reference: an XML element, or text. With
+    ``key``, a JSONL line must still hold that item (the file may have changed since)."""
     where = json.loads(ref)
     path = Path(where["path"])
     try:
@@ -121,6 +142,12 @@ def load_payload(ref: str) -> etree._Element | str:
     except OSError as exc:
         raise InputError(f"cannot read payload: {exc.strerror}", file=str(path)) from exc
     record = _json_record(line, path, where["line"])
+    if key is not None and record.get("key") != key:
+        raise InputError(
+            f"the input changed since it was journaled: this line no longer holds item {key!r}",
+            file=str(path),
+            line=where["line"],
+        )
     data_text = str(record["data"])
     if record.get("text") is True:
         return data_text

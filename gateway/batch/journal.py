@@ -101,6 +101,9 @@ class Outcome:
     error: str | None = None
     retry_at: float | None = None
     elapsed: float = 0.0
+    counted: bool = True
+    """False when the attempt never got its chance (a fatal error stopped the run): the
+    claim's increment of ``attempts`` is taken back."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +141,20 @@ class ItemResult:
             finished_at=row[8],
             elapsed=row[9],
         )
+
+
+def check_same_item(key: str, ref: str, journaled_ref: str) -> None:
+    """Ingesting again after a crash meets the same keys with the same references; another
+    reference means two input items share a key, and one of them would never be sent."""
+    if ref == journaled_ref:
+        return
+    where = json.loads(ref)
+    raise InputError(
+        f"duplicate key {key!r} (keys must be unique: the messageId derives from the key;"
+        " or the input changed since it was journaled)",
+        file=str(where.get("path")) if isinstance(where, dict) else None,
+        line=where.get("line") if isinstance(where, dict) else None,
+    )
 
 
 class Journal(Protocol):
@@ -279,7 +296,11 @@ class SqliteJournal:
                 "INSERT OR IGNORE INTO items (key, message_id, service_id, ref) VALUES (?,?,?,?)",
                 rows,
             )
-            return db.total_changes - before
+            added = db.total_changes - before
+            for key, _, _, ref in rows:  # a key met again must be the same item (a re-run)
+                row = db.execute("SELECT ref FROM items WHERE key = ?", (key,)).fetchone()
+                check_same_item(key, ref, row[0])
+            return added
 
     def mark_ingested(self) -> None:
         with self._transaction() as db:
@@ -320,7 +341,8 @@ class SqliteJournal:
         with self._transaction() as db:
             db.executemany(
                 "UPDATE items SET state = ?, status_code = ?, error = ?, retry_at = ?,"
-                " done_at = ?, elapsed = COALESCE(elapsed, 0) + ? WHERE key = ?",
+                " done_at = ?, elapsed = COALESCE(elapsed, 0) + ?, attempts = attempts - ?"
+                " WHERE key = ?",
                 [
                     (
                         str(o.state),
@@ -329,6 +351,7 @@ class SqliteJournal:
                         o.retry_at,
                         now if o.state in (State.DELIVERED, State.FAILED) else None,
                         o.elapsed,
+                        0 if o.counted else 1,
                         o.key,
                     )
                     for o in outcomes

@@ -51,6 +51,7 @@ from gateway.batch.journal import (
     NewItem,
     Outcome,
     State,
+    check_same_item,
     message_id_for,
 )
 from gateway.errors import ConfigError, InputError
@@ -153,7 +154,7 @@ _RECORD = """
 UPDATE shep_batch_items
 SET state = %(state)s, status_code = %(status_code)s, error = %(error)s,
     retry_at = %(retry_at)s, done_at = %(done_at)s, lease_until = NULL,
-    elapsed = COALESCE(elapsed, 0) + %(elapsed)s
+    elapsed = COALESCE(elapsed, 0) + %(elapsed)s, attempts = attempts - %(uncount)s
 WHERE batch_id = %(batch)s AND key = %(key)s
   AND ((state = 'sending' AND claimed_by = %(me)s)
        OR (%(state)s = 'delivered' AND state IN ('pending', 'retry-wait')))
@@ -256,7 +257,7 @@ class PgJournal:
         return added
 
     def _insert(self, info: BatchInfo, items: list[NewItem]) -> int:
-        with self._translate():
+        with self._translate(), self._db.transaction():
             cursor = self._db.execute(
                 "INSERT INTO shep_batch_items (batch_id, key, message_id, service_id, ref)"
                 " SELECT %s, k, m, s, r"
@@ -271,7 +272,16 @@ class PgJournal:
                     [item.ref for item in items],
                 ),
             )
-            return max(cursor.rowcount, 0)
+            added = max(cursor.rowcount, 0)
+            journaled = dict(
+                self._db.execute(
+                    "SELECT key, ref FROM shep_batch_items WHERE batch_id = %s AND key = ANY(%s)",
+                    (info.batch_id, [item.key for item in items]),
+                ).fetchall()
+            )
+            for item in items:  # a key met again must be the same item (a re-run)
+                check_same_item(item.key, item.ref, journaled[item.key])
+        return added
 
     def mark_ingested(self) -> None:
         with self._translate():
@@ -321,6 +331,7 @@ class PgJournal:
                     "retry_at": outcome.retry_at,
                     "done_at": now if done else None,
                     "elapsed": outcome.elapsed,
+                    "uncount": 0 if outcome.counted else 1,
                     "batch": self._batch(),
                     "key": outcome.key,
                     "me": self._me,

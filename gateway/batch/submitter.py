@@ -100,19 +100,26 @@ class BatchSummary:
 
 
 class _Pacer:
-    """Spaces sends ``1/rate`` seconds apart across all workers."""
+    """Spaces sends ``1/rate`` seconds apart across all workers. The dispatcher claims an
+    item only when its slot has come: a claimed item is sent at once (its lease runs from the
+    claim), and a Ctrl-C while pacing leaves nothing claimed to burst out unpaced."""
 
     def __init__(self, rate: float | None) -> None:
         self._interval = 0.0 if rate is None else 1.0 / rate
         self._next = time.monotonic()
 
-    def wait(self, stop: threading.Event) -> None:
+    def allowance(self, free: int) -> int:
+        """How many of ``free`` worker slots may be filled now (all of them, without a rate)."""
         if not self._interval:
-            return
-        now = time.monotonic()
-        if self._next > now:
-            stop.wait(self._next - now)
-        self._next = max(self._next, now) + self._interval
+            return free
+        return min(free, 1) if self._next <= time.monotonic() else 0
+
+    def delay(self) -> float:
+        """Seconds until the next send is allowed."""
+        return max(self._next - time.monotonic(), 0.0) if self._interval else 0.0
+
+    def took(self) -> None:
+        self._next = max(self._next, time.monotonic()) + self._interval
 
 
 ProgressHook = Callable[[Outcome], None]
@@ -175,24 +182,26 @@ def _submit(
     with ThreadPoolExecutor(options.concurrency, thread_name_prefix="shep-send") as pool:
         try:
             while True:
-                claimed = 0
+                paced = 0.0
                 if not stop.is_set() and fatal is None:
-                    free = options.concurrency - len(in_flight)
+                    free = pacer.allowance(options.concurrency - len(in_flight))
                     for claim in journal.claim(free, now=time.time()) if free else []:
-                        pacer.wait(stop)
+                        pacer.took()
                         future = pool.submit(_attempt, sender, claim, options)
                         in_flight[future] = claim
-                        claimed += 1
                         attempts += 1
+                    paced = pacer.delay()
                 if not in_flight:
                     if stop.is_set() or fatal is not None:
                         break
                     due = journal.next_retry_at()
-                    if due is None and not claimed:
+                    if due is None and not paced:
                         break  # nothing pending, nothing waiting: done
-                    stop.wait(min(max((due or 0) - time.time(), 0.01), 0.5))
+                    until = paced or (due or 0) - time.time()
+                    stop.wait(min(max(until, 0.01), 0.5))
                     continue
-                done, _ = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+                timeout = min(max(paced, 0.01), 0.5) if paced else 0.5
+                done, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
                 finished = {future: in_flight.pop(future) for future in done}
                 fatal = _record(journal, finished, on_outcome) or fatal
         except KeyboardInterrupt:
@@ -224,8 +233,14 @@ def _record(
             outcomes.append(future.result())
         except _FATAL as exc:
             fatal = exc
-            put_back.append(
-                Outcome(key=claim.key, state=State.RETRY_WAIT, error=str(exc), retry_at=time.time())
+            put_back.append(  # the item did not get its chance: the attempt does not count
+                Outcome(
+                    key=claim.key,
+                    state=State.RETRY_WAIT,
+                    error=str(exc),
+                    retry_at=time.time(),
+                    counted=False,
+                )
             )
     journal.record_many([*outcomes, *put_back], now=time.time())
     if on_outcome is not None:
@@ -253,7 +268,7 @@ def _attempt(sender: Sender, claim: Claim, options: SubmitOptions) -> Outcome:
         return outcome(State.RETRY_WAIT, error=error, retry_at=time.time() + delay)
 
     try:
-        payload = load_payload(claim.ref)
+        payload = load_payload(claim.ref, key=claim.key)
         answer = sender.send(claim.service_id, payload, message_id=claim.message_id)
     except (InputError, EnvelopeError) as exc:
         return outcome(State.FAILED, error=str(exc))
