@@ -857,7 +857,7 @@ def _journal_option(func: Any) -> Any:
     return click.option(
         "--journal",
         metavar="PATH|URL",
-        help="SQLite journal file (default: INPUT.shep-journal.sqlite) or postgresql://…",
+        help="SQLite journal file (default: INPUT.SERVICE.shep-journal.sqlite) or postgresql://…",
     )(func)
 
 
@@ -987,13 +987,12 @@ def batch_submit(
 
     options = _submit_options(concurrency, rate, max_attempts)
     settings = load_profile(_config_path(config), profile=profile, environ=os.environ)
-    store = open_journal(journal or default_journal_path(source))
+    journal_spec = journal or default_journal_path(source, service_id)
+    store = open_journal(journal_spec)
     try:
         added = ingest(store, source, service_id=service_id, batch_id=batch_id)
         if added:
-            click.echo(
-                f"journal {journal or default_journal_path(source)}: {added} new item(s)", err=True
-            )
+            click.echo(f"journal {journal_spec}: {added} new item(s)", err=True)
         return _run_batch(store, settings, options, quiet=quiet)
     finally:
         store.close()

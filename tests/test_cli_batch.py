@@ -82,7 +82,7 @@ def test_failures_exit_1_and_are_listed(
     assert "1 delivered, 1 failed" in err
     assert "failed bad:" in err
     assert "in.jsonl:2" in err
-    assert (tmp_path / "in.jsonl.shep-journal.sqlite").is_file()  # the default journal
+    assert (tmp_path / "in.jsonl.echo.shep-journal.sqlite").is_file()  # the default journal
 
 
 def test_input_errors_are_clear(
@@ -118,3 +118,23 @@ def test_csv_manifest(profile: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert rows["first"]["state"] == "delivered"
     assert rows["second"]["service_id"] == "echo-xsd"
     assert "EDATA001" in rows["second"]["error"]
+
+
+def test_items_added_to_the_input_join_the_batch_on_the_next_submit(
+    profile: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"key": "a", "data": "<a/>"}\n')
+    argv = ["batch", "submit", str(source), "--service", "echo", "--config", str(profile)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    with source.open("a") as handle:
+        handle.write('{"key": "b", "data": "<b/>"}\n')
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "1 new item(s)" in err
+    assert "2 delivered, 0 failed, 0 left (1 sends" in err
+    # the same input for another service is another batch, in another default journal
+    other = ["batch", "submit", str(source), "--service", "echo-xsd", "--config", str(profile)]
+    assert main(other) == 1  # <a/> is not an EchoRequest
+    assert (tmp_path / "in.jsonl.echo-xsd.shep-journal.sqlite").is_file()

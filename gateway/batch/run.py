@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +26,12 @@ __all__ = [
 _BATCH_NAMESPACE = uuid.UUID("0b6a3f55-8d0e-5f8e-a7a4-3c1f9b0e6d21")
 
 
-def default_journal_path(source: Path) -> Path:
-    """``<input>.shep-journal.sqlite`` next to the input (a directory or a file)."""
+def default_journal_path(source: Path, service_id: str) -> Path:
+    """``<input>.<service>.shep-journal.sqlite`` next to the input (a directory or a file):
+    one input sent to two services makes two batches, so two journals."""
     resolved = source.resolve()
-    return resolved.with_name(resolved.name + ".shep-journal.sqlite")
+    service = re.sub(r"[^A-Za-z0-9_.-]+", "_", service_id).strip(".") or "service"
+    return resolved.with_name(f"{resolved.name}.{service}.shep-journal.sqlite")
 
 
 def batch_id_for(source: Path, service_id: str) -> str:
@@ -48,14 +51,16 @@ def open_journal(spec: str | Path) -> Journal:
 
 
 def ingest(journal: Journal, source: Path, *, service_id: str, batch_id: str | None) -> int:
-    """Record the batch and every input item not yet in the journal (idempotent)."""
-    info = journal.open_batch(
+    """Record the batch and every input item not yet in the journal (idempotent).
+
+    The input is read again on every call, so items added to it since the last run join the
+    batch; items already journaled keep their messageIds (and must still be the same items).
+    """
+    journal.open_batch(
         batch_id=batch_id or batch_id_for(source, service_id),
         service_id=service_id,
         source=str(source.resolve()),
     )
-    if info.ingested:
-        return 0
     added = journal.add_items(iter_items(source))
     journal.mark_ingested()
     return added
