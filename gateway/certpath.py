@@ -48,11 +48,11 @@ def check_certificate(
             )
 
     current = certificate
-    for _ in range(max_depth + 1):
+    for cas_below in range(max_depth + 1):
         _check_validity(current, at)
         if current.public_bytes(serialization.Encoding.DER) in anchor_ders:
             return
-        issuer = _find_issuer(current, candidates)
+        issuer = _find_issuer(current, candidates, cas_below)
         if issuer is None:
             raise VerificationError(
                 f"certificate {describe(certificate)} does not chain to a trusted certificate",
@@ -71,10 +71,14 @@ def describe(cert: x509.Certificate) -> str:
 
 
 def _find_issuer(
-    cert: x509.Certificate, candidates: Iterable[x509.Certificate]
+    cert: x509.Certificate, candidates: Iterable[x509.Certificate], cas_below: int
 ) -> x509.Certificate | None:
+    """An issuer of ``cert`` that may issue here: a CA allowed to sign certificates, whose
+    pathLenConstraint admits the ``cas_below`` CA certificates between it and the leaf."""
     for candidate in candidates:
-        if candidate.subject != cert.issuer or candidate == cert or not _is_ca(candidate):
+        if candidate.subject != cert.issuer or candidate == cert:
+            continue
+        if not _may_issue(candidate, cas_below):
             continue
         try:
             cert.verify_directly_issued_by(candidate)
@@ -84,11 +88,20 @@ def _find_issuer(
     return None
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
+def _may_issue(cert: x509.Certificate, cas_below: int) -> bool:
     try:
-        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         return False
+    if not constraints.ca:
+        return False
+    if constraints.path_length is not None and cas_below > constraints.path_length:
+        return False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return usage.key_cert_sign
 
 
 def _check_validity(cert: x509.Certificate, at: datetime) -> None:

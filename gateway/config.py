@@ -25,6 +25,7 @@ reads ``os.environ``.
 from __future__ import annotations
 
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
@@ -99,7 +100,8 @@ class Profile:
     tls_cert: Path | None = None
     tls_alias: str | None = None
     tls_password: SecretRef = SecretRef()
-    proxy: str | None = None
+    proxy: str | None = field(default=None, repr=False)
+    """May carry the proxy's user and password: kept out of the repr."""
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     retries: int = 3
@@ -221,6 +223,9 @@ def _build(name: str, values: dict[str, Any], base: Path, source: str) -> Profil
         )
     if not str(kwargs["endpoint"]).startswith("https://"):
         raise ConfigError("endpoint must be an https:// URL", file=source, field="endpoint")
+    for key in ("endpoint", "async_endpoint"):
+        if kwargs.get(key) and "@" in urllib.parse.urlsplit(str(kwargs[key])).netloc:
+            raise ConfigError(f"{key} must not carry a user or password", file=source, field=key)
     if kwargs.get("key_ref", "keyidentifier") not in ("keyidentifier", "bst", "issuerserial"):
         raise ConfigError("key_ref must be keyidentifier, bst or issuerserial", field="key_ref")
     return Profile(**kwargs)

@@ -128,8 +128,9 @@ class TransportConfig:
     trust store; the gateway's certificate normally needs the NCA bundle here."""
     client_identity: Identity | None = field(default=None, repr=False)
     """Client certificate and key for mutual TLS (any form the identity loader reads)."""
-    proxy: str | None = None
-    """An explicit proxy URL; environment proxy variables are ignored."""
+    proxy: str | None = field(default=None, repr=False)
+    """An explicit proxy URL; environment proxy variables are ignored. Not in the repr: it
+    may carry the proxy's user and password."""
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
@@ -199,6 +200,9 @@ class Transport:
         :class:`TransportError`. A 500 with a body is returned (it is how SOAP faults come)."""
         if not url.startswith("https://"):
             raise ConfigError(f"endpoint {url} is not https://", field="endpoint")
+        if "@" in urllib.parse.urlsplit(url).netloc:
+            # It would be sent as Basic auth and echoed in every error and log line.
+            raise ConfigError("endpoint URL must not carry a user or password", field="endpoint")
         headers = {"Content-Type": content_type, "SOAPAction": f'"{soap_action}"'}
         retry = self._config.retry.start()
         started = time.perf_counter()
@@ -443,6 +447,9 @@ def _ssl_context(config: TransportConfig) -> ssl.SSLContext:
                 f"cannot load the CA bundle: {exc}", file=str(config.ca_bundle)
             ) from exc
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # create_default_context honours SSLKEYLOGFILE: session keys written to a file would let
+    # anyone reading it decrypt the traffic (sender passwords included).
+    context.keylog_filename = None  # type: ignore[assignment]
     if config.client_identity is not None:
         _load_client_identity(context, config.client_identity)
     return context

@@ -327,6 +327,7 @@ def _verify(root: etree._Element, policy: VerifyPolicy, message_id: str | None) 
     signature = _find_transport_signature(root, body)
     suite, reference_id = _check_signed_info(signature, policy)
     _check_reference_target(root, body, reference_id)
+    _check_no_split_text(body)
     certificate, key_ref = _resolve_token(signature, policy)
     if key_type(certificate.public_key()) != suite.key_type:
         raise VerificationError(
@@ -492,6 +493,25 @@ def _check_reference_target(root: etree._Element, body: etree._Element, referenc
             reason=Rejection.MALFORMED_SIGNATURE,
             field="Body/@wsu:Id",
         )
+
+
+def _check_no_split_text(body: etree._Element) -> None:
+    """Refuse a comment in the Body that has text after it.
+
+    exc-c14n (without comments) leaves comments out of the digest, so anyone on the path can
+    add one: ``<senderId>de<!---->mo</senderId>`` still verifies, and lxml's ``.text`` then
+    reads ``de``. A comment followed only by whitespace changes nothing and is allowed.
+    """
+    for comment in body.iter(etree.Comment):
+        if comment.tail and not comment.tail.isspace():
+            parent = comment.getparent()
+            where = _describe_path(parent) if parent is not None else "the Body"
+            raise VerificationError(
+                f"a comment inside {where} splits its text; comments are not signed",
+                reason=Rejection.SIGNATURE_WRAPPING,
+                field="Body",
+                line=getattr(comment, "sourceline", None),  # lxml-stubs: Ellipsis
+            )
 
 
 def _resolve_token(signature: etree._Element, policy: VerifyPolicy) -> tuple[x509.Certificate, str]:

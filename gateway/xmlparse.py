@@ -63,6 +63,31 @@ def _hardened_options(huge_tree: bool) -> dict[str, Any]:
     }
 
 
+class _ExternalRefused(etree.Resolver):
+    """Serves an empty document for every external DTD or entity while ``armed``.
+
+    The DOCTYPE prolog check works on bytes, so a document in UTF-16 or UTF-7 slips past it;
+    libxml2 would then open what its internal subset names (``<!ENTITY % x SYSTEM
+    "file:///dev/zero"> %x;`` hangs the parser) before the tree is refused. Disarmed after
+    the parse, so a schema parsed here can still import its neighbours.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = True
+
+    def resolve(  # type: ignore[override]  # lxml-stubs omit the context argument
+        self, system_url: str, public_id: str, context: object
+    ) -> Any:
+        return self.resolve_string(b"", context, base_url=None) if self.armed else None
+
+
+def _guarded(parser: etree.XMLParser) -> _ExternalRefused:
+    guard = _ExternalRefused()
+    parser.resolvers.add(guard)
+    return guard
+
+
 def hardened_parser(*, huge_tree: bool = False) -> etree.XMLParser:
     """Build a parser with entities, DTD loading and network access disabled.
 
@@ -85,7 +110,9 @@ def hardened_pull_parser(
     line numbers). It does not refuse a DOCTYPE by itself: call :func:`refuse_doctype` on the
     first bytes, and :func:`has_doctype` on the first element's tree.
     """
-    return etree.XMLPullParser(events=events, schema=schema, **_hardened_options(huge_tree))
+    parser = etree.XMLPullParser(events=events, schema=schema, **_hardened_options(huge_tree))
+    _guarded(parser)
+    return parser
 
 
 def refuse_doctype(head: bytes, *, source: str = "<input>") -> None:
@@ -123,11 +150,15 @@ def parse_xml(
     if not data or data.isspace():
         raise XmlError("document is empty", file=source)
     refuse_doctype(data, source=source)
+    parser = hardened_parser(huge_tree=huge_tree)
+    guard = _guarded(parser)
     try:
-        root = etree.fromstring(data, parser=hardened_parser(huge_tree=huge_tree))
+        root = etree.fromstring(data, parser=parser)
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
         raise XmlError(f"not well-formed XML: {exc.msg}", file=source, line=line) from exc
+    finally:
+        guard.armed = False
     tree = root.getroottree()
     if has_doctype(tree):
         raise HostileXmlError(_DOCTYPE_REFUSED, file=source, line=1)
@@ -161,11 +192,15 @@ def parse_xml_file(
                 raise XmlError("document is empty", file=name)
             refuse_doctype(head, source=name)
             handle.seek(0)
+            parser = hardened_parser(huge_tree=huge_tree)
+            guard = _guarded(parser)
             try:
-                tree = etree.parse(handle, parser=hardened_parser(huge_tree=huge_tree))
+                tree = etree.parse(handle, parser=parser)
             except etree.XMLSyntaxError as exc:
                 line = exc.lineno if exc.lineno else None
                 raise XmlError(f"not well-formed XML: {exc.msg}", file=name, line=line) from exc
+            finally:
+                guard.armed = False
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=name) from exc
     if has_doctype(tree):

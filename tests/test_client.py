@@ -15,6 +15,7 @@ from gateway.emulator import EmulatorConfig, FaultPlan, emulator_config_from_pki
 from gateway.emulator.server import RunningEmulator
 from gateway.envelope import build_sync_request, find_fault, serialize
 from gateway.errors import (
+    ConfigError,
     ConnectError,
     GatewayFaultError,
     HttpStatusError,
@@ -385,3 +386,21 @@ def test_client_repr_holds_no_password(
     ) as gateway:
         assert "test-sender-password" not in repr(gateway)
         assert gateway.send("echo", _payload()).ok
+
+
+def test_transport_ignores_sslkeylogfile(
+    pki: TestPki, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SSLKEYLOGFILE", str(tmp_path / "keys.log"))
+    transport = _transport(pki, None)
+    adapter = transport._session.get_adapter("https://gateway.example/")
+    assert adapter._context.keylog_filename is None  # type: ignore[attr-defined]
+
+
+def test_credentials_in_urls_never_reach_reprs_or_errors(pki: TestPki) -> None:
+    config = TransportConfig(ca_bundle=pki.ca.cert_path, proxy="http://u:proxy-pw@proxy:3128")
+    assert "proxy-pw" not in repr(config)
+    transport = _transport(pki, None)
+    with pytest.raises(ConfigError) as error:
+        transport.post("https://user:endpoint-pw@127.0.0.1:1/bip-sync/", b"<x/>")
+    assert "endpoint-pw" not in str(error.value)

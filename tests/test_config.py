@@ -167,3 +167,12 @@ def test_cli_config_check_reports_failures(
     assert "FAIL" in captured.out
     assert "SIGN_PW is not set" in captured.out
     assert "check(s) failed" in captured.err
+
+
+def test_url_credentials_stay_out_of_the_profile() -> None:
+    base = {"SHEP_SENDER_ID": "s", "SHEP_SIGNING_KEY": "/k.p12"}
+    with_proxy = {**base, "SHEP_ENDPOINT": "https://gw/", "SHEP_PROXY": "http://u:proxy-pw@p:1"}
+    assert "proxy-pw" not in repr(load_profile(None, environ=with_proxy))
+    with pytest.raises(ConfigError) as error:
+        load_profile(None, environ={**base, "SHEP_ENDPOINT": "https://u:endpoint-pw@gw/"})
+    assert "endpoint-pw" not in str(error.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -397,6 +398,11 @@ def tampered_body(signed: bytes) -> bytes:
     return signed.replace("Қазақстан".encode(), b"Kazakhstan")
 
 
+def comment_splitting_signed_text(signed: bytes) -> bytes:
+    """exc-c14n leaves comments out of the digest; lxml's ``.text`` stops at one."""
+    return signed.replace(b"<senderId>demo<", b"<senderId>de<!---->mo<")
+
+
 def tampered_digest(signed: bytes) -> bytes:
     root, _, _ = _signed_root(signed)
     digest = root.find(f".//{{{DS}}}DigestValue")
@@ -486,6 +492,10 @@ ATTACKS: dict[str, tuple[Callable[[bytes], bytes], Rejection]] = {
     "reference to the whole document": (reference_to_whole_document, Rejection.SIGNATURE_WRAPPING),
     "reference to an external URI": (reference_to_external_uri, Rejection.SIGNATURE_WRAPPING),
     "tampered body": (tampered_body, Rejection.DIGEST_MISMATCH),
+    "comment splitting a signed text value": (
+        comment_splitting_signed_text,
+        Rejection.SIGNATURE_WRAPPING,
+    ),
     "tampered digest": (tampered_digest, Rejection.DIGEST_MISMATCH),
     "tampered signature value": (tampered_signature_value, Rejection.BAD_SIGNATURE),
     "missing KeyInfo": (missing_key_info, Rejection.MISSING_TOKEN),
@@ -560,6 +570,81 @@ def test_untrusted_expired_and_future_certificates(
         error = _reject(sign_envelope(SOAP11_REQUEST, signer), policy)
         assert error.reason is reason
         assert error.message_id == "msg-0001"
+
+
+def test_comment_in_the_body_without_text_after_it_is_accepted(
+    signed: bytes, policy: VerifyPolicy
+) -> None:
+    commented = signed.replace(b"<request>", b"<request><!-- unsigned, harmless -->", 1)
+    assert commented != signed
+    assert verify_envelope(commented, policy).body is not None
+
+
+def _chain_cert(
+    name: str,
+    key: object,
+    issuer: x509.Certificate | None,
+    issuer_key: object,
+    *,
+    path_length: int | None = None,
+    key_cert_sign: bool = True,
+    ca: bool = True,
+) -> x509.Certificate:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    usage = x509.KeyUsage(
+        digital_signature=not ca,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=ca and key_cert_sign,
+        crl_sign=ca and key_cert_sign,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject if issuer is None else issuer.subject)
+        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(usage, critical=True)
+        .sign(issuer_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("root_path_length", "key_cert_sign", "accepted"),
+    [(None, True, True), (1, True, True), (0, True, False), (None, False, False)],
+    ids=["unconstrained", "pathlen-1", "pathlen-0-exceeded", "sub-ca-without-keyCertSign"],
+)
+def test_chain_honours_path_length_and_key_cert_sign(
+    root_path_length: int | None, key_cert_sign: bool, accepted: bool
+) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from gateway.certpath import check_certificate
+
+    root_key, sub_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root = _chain_cert("root", root_key, None, root_key, path_length=root_path_length)
+    sub = _chain_cert("sub", sub_key, root, root_key, key_cert_sign=key_cert_sign)
+    leaf = _chain_cert("leaf", leaf_key, sub, sub_key, ca=False)
+    check = functools.partial(
+        check_certificate, leaf, trusted=(root,), intermediates=(sub,), at=datetime.now(UTC)
+    )
+    if accepted:
+        check()
+    else:
+        with pytest.raises(VerificationError) as error:
+            check()
+        assert error.value.reason is Rejection.UNTRUSTED_CERTIFICATE
 
 
 def test_time_of_check_comes_from_the_policy(expired_signer: Signer, old_ca: IssuedCert) -> None:

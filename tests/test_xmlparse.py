@@ -124,3 +124,35 @@ def test_pull_parser_is_hardened() -> None:
     assert has_doctype(element.getroottree())  # the caller refuses it (gateway.validate does)
     with pytest.raises(HostileXmlError):
         refuse_doctype(b'<?xml version="1.0"?>\n<!-- c -->\n<!DOCTYPE a>', source="x")
+
+
+@pytest.mark.parametrize(
+    ("template", "encoding"),
+    [
+        ('<!DOCTYPE r [<!ENTITY % x SYSTEM "{url}"> %x;]><r/>', "utf-16"),
+        ('<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r SYSTEM "{url}"><r/>', "utf-16-le"),
+        (
+            '<?xml version="1.0" encoding="UTF-7"?>+ADw-+ACE-DOCTYPE r +AFs-+ADw-+ACE-ENTITY'
+            " +ACU- x SYSTEM +ACI-{url}+ACI-+AD4- +ACU-x+ADs-+AF0-+AD4-+ADw-r/+AD4-",
+            "ascii",
+        ),
+    ],
+    ids=["utf16-parameter-entity", "utf16le-external-subset", "utf7-parameter-entity"],
+)
+def test_doctype_in_another_encoding_loads_nothing(
+    tmp_path: Path, template: str, encoding: str
+) -> None:
+    """The byte-level prolog check misses these; the parser must still open no file
+    (``file:///dev/zero`` would hang it) and the tree must be refused as hostile."""
+    dtd = tmp_path / "ext.dtd"
+    dtd.write_text("<!ENTITY broken", encoding="ascii")  # a syntax error, if it were read
+    payload = template.replace("{url}", dtd.as_uri()).encode(encoding)
+    with pytest.raises(HostileXmlError):
+        parse_xml(payload)
+    path = tmp_path / "in.xml"
+    path.write_bytes(payload)
+    with pytest.raises(HostileXmlError):
+        parse_xml_file(path)
+    parser = hardened_pull_parser()
+    parser.feed(payload)
+    parser.close()
