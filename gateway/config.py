@@ -180,7 +180,9 @@ def load_profile(
 
 
 def _from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
-    names = {f.name for f in fields(Profile)} - {"name", "source"}
+    # SHEP_SENDER_PASSWORD & co. are not settings: they are where secrets are often kept,
+    # and a profile names such a variable with sender_password_env.
+    names = {f.name for f in fields(Profile)} - {"name", "source", *_SECRET_KEYS}
     names |= {f"{s}_env" for s in _SECRET_KEYS} | {f"{s}_file" for s in _SECRET_KEYS}
     return {
         key: environ[f"{ENV_PREFIX}{key.upper()}"]

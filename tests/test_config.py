@@ -176,3 +176,12 @@ def test_url_credentials_stay_out_of_the_profile() -> None:
     with pytest.raises(ConfigError) as error:
         load_profile(None, environ={**base, "SHEP_ENDPOINT": "https://u:endpoint-pw@gw/"})
     assert "endpoint-pw" not in str(error.value)
+
+
+def test_the_documented_secret_variable_names_work(tmp_path: Path) -> None:
+    """SHEP_SENDER_PASSWORD holds the secret; it must not be read as a setting."""
+    text = MINIMAL.replace("retries = 2", 'sender_password_env = "SHEP_SENDER_PASSWORD"')
+    environ = {"SHEP_SENDER_PASSWORD": "s3cret!", "SIGN_PW": "x"}
+    profile = load_profile(_write(tmp_path, text), environ=environ)
+    assert profile.sender_password.resolve(environ, "sender_password") == b"s3cret!"
+    assert "s3cret!" not in repr(profile)

@@ -271,6 +271,14 @@ class GatewayLogic:
             data=operation,
         )
 
+    def _required_sender(self, sender_id: str | None, password: str | None) -> str:
+        if sender_id is None:
+            raise HandlerError(
+                ErrorCode.BAD_CREDENTIALS, "a sender is required to read or confirm messages"
+            )
+        self._authenticate(sender_id, password)
+        return sender_id
+
     def _authenticate(self, sender_id: str, password: str | None) -> None:
         senders = self._config.senders
         known = sender_id in senders
@@ -409,8 +417,9 @@ class GatewayLogic:
 
     def _get_messages(self, root: etree._Element, session_id: str) -> Reply:
         request = self._parsed(lambda: parse_get_messages_request(root, self._async))
-        if request.sender_id is not None:
-            self._authenticate(request.sender_id, request.password)
+        # The contract makes sender optional, but without one anybody holding a trusted
+        # signing key could pull (and confirm away) another sender's messages.
+        sender_id = self._required_sender(request.sender_id, request.password)
         with self._lock:
             if (
                 request.correlation_id is not None
@@ -428,7 +437,7 @@ class GatewayLogic:
                 if item.message.service_id == request.service_id
                 and request.correlation_id in (None, item.message.correlation_id)
                 and request.message_id in (None, item.message.message_id)
-                and request.sender_id in (None, item.requester)
+                and item.requester == sender_id
             ]
             if request.amount:
                 selected = selected[: request.amount]
@@ -441,14 +450,14 @@ class GatewayLogic:
 
     def _delivery_notification(self, root: etree._Element, session_id: str) -> Reply:
         notice = self._parsed(lambda: parse_delivery_notification(root, self._async))
-        if notice.sender_id is not None:
-            self._authenticate(notice.sender_id, notice.password)
+        sender_id = self._required_sender(notice.sender_id, notice.password)
         with self._lock:
             found = [
                 item
                 for item in self._pending
                 if item.message.message_id == notice.message_id
                 and item.message.service_id == notice.service_id
+                and item.requester == sender_id
             ]
             if not found:
                 raise HandlerError(

@@ -759,12 +759,30 @@ def test_async_send_pull_and_confirm(
     assert answer.data_text == "ping"
     assert answer.message_id is not None
 
-    notice = build_delivery_notification(contract, message_id=answer.message_id, service_id="echo")
+    anonymous = build_delivery_notification(
+        contract, message_id=answer.message_id, service_id="echo"
+    )
+    refused = fault_of(post(client, emulator.async_url, sign_envelope(anonymous, signer)))
+    assert refused.error_code == ErrorCode.BAD_CREDENTIALS  # no sender: nobody's messages
+    stranger = pull(correlation_id=receipt.correlation_id, sender_id="demo-system")
+    assert (
+        parse_get_messages_response(parse_xml(stranger.content).getroot(), contract).messages == ()
+    )
+
+    notice = build_delivery_notification(
+        contract,
+        message_id=answer.message_id,
+        service_id="echo",
+        sender_id="test-sender",
+        password=SENDER_PASSWORD,
+    )
     confirmed = post(client, emulator.async_url, sign_envelope(notice, signer))
     assert confirmed.status_code == 200
     parse_delivery_notification_response(parse_xml(confirmed.content).getroot(), contract)
 
-    again = pull(correlation_id=receipt.correlation_id)
+    again = pull(
+        correlation_id=receipt.correlation_id, sender_id="test-sender", password=SENDER_PASSWORD
+    )
     assert parse_get_messages_response(parse_xml(again.content).getroot(), contract).messages == ()
     twice = post(client, emulator.async_url, sign_envelope(notice, signer))
     fault = fault_of(twice)
@@ -778,9 +796,14 @@ def test_async_unknown_correlation_and_unsigned_requests(
     emulator: RunningEmulator, client: requests.Session, signer: Signer
 ) -> None:
     contract = async_channel()
-    unknown = build_get_messages_request(contract, service_id="echo", correlation_id="nope")
+    unknown = build_get_messages_request(
+        contract, service_id="echo", correlation_id="nope", sender_id="demo-system"
+    )
     fault = fault_of(post(client, emulator.async_url, sign_envelope(unknown, signer)))
     assert (fault.error_code, fault.operation) == (ErrorCode.UNKNOWN_MESSAGE, "getMessages")
+    anonymous = build_get_messages_request(contract, service_id="echo", correlation_id="nope")
+    fault = fault_of(post(client, emulator.async_url, sign_envelope(anonymous, signer)))
+    assert (fault.error_code, fault.operation) == (ErrorCode.BAD_CREDENTIALS, "getMessages")
 
     request = build_async_request(
         contract, service_id="echo", sender_id="demo-system", password=None, data="x"
