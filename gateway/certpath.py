@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from gateway.errors import Rejection, VerificationError
-from gateway.identity import format_name
+from gateway.identity import format_name, quiet_name_length_warnings
 
 __all__ = ["check_certificate", "describe"]
 
@@ -32,6 +32,28 @@ def check_certificate(
     require_digital_signature: bool = True,
 ) -> None:
     """Raise :class:`VerificationError` unless ``certificate`` chains to ``trusted`` at ``at``."""
+    # Comparing names parses them; NCA's long Cyrillic names are valid but make cryptography
+    # warn (see identity.quiet_name_length_warnings).
+    with quiet_name_length_warnings():
+        _check_certificate(
+            certificate,
+            trusted=tuple(trusted),
+            intermediates=tuple(intermediates),
+            at=at,
+            max_depth=max_depth,
+            require_digital_signature=require_digital_signature,
+        )
+
+
+def _check_certificate(
+    certificate: x509.Certificate,
+    *,
+    trusted: tuple[x509.Certificate, ...],
+    intermediates: tuple[x509.Certificate, ...],
+    at: datetime,
+    max_depth: int,
+    require_digital_signature: bool,
+) -> None:
     anchors = tuple(trusted)
     anchor_ders = {c.public_bytes(serialization.Encoding.DER) for c in anchors}
     candidates = (*anchors, *intermediates)

@@ -53,6 +53,7 @@ __all__ = [
     "load_certificates_from_path",
     "load_identity",
     "load_identity_from_path",
+    "quiet_name_length_warnings",
 ]
 
 PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -356,12 +357,12 @@ def describe_certificate(cert: x509.Certificate, *, now: datetime) -> Certificat
     """Summarise a certificate (NCA, SIGEX, TLS, GOST ones too) as of ``now``."""
     if now.tzinfo is None:
         raise InputError("now must be timezone-aware (certificate times are UTC)")
-    with _long_cyrillic_names():
+    with quiet_name_length_warnings():
         return _describe(cert, now)
 
 
 @contextlib.contextmanager
-def _long_cyrillic_names() -> Iterator[None]:
+def quiet_name_length_warnings() -> Iterator[None]:
     """Silence cryptography's length warning for NCA's names.
 
     cryptography counts a CN's UTF-8 *bytes* against the 64-*character* limit, so real NCA
@@ -804,7 +805,7 @@ def _prefixed_number(value: str | None, prefix: str) -> str | None:
 
 def format_name(name: x509.Name) -> str:
     """A distinguished name as NCA tools show it: CN first, with readable labels."""
-    with _long_cyrillic_names():
+    with quiet_name_length_warnings():
         return ", ".join(rdn.rfc4514_string(_NAME_LABELS) for rdn in name.rdns)
 
 

@@ -828,3 +828,21 @@ def test_both_backends_produce_ecdsa_that_libxmlsec1_accepts(pki: TestPki, xmlse
         signed = sign_envelope(SOAP11_REQUEST, make_signer(identity, suite=suite))
         assert verify_envelope(signed, policy).suite == ECDSA_SHA256
         assert _xmlsec1_verify(signed, pki.signer_ec.cert_path).returncode == 0
+
+
+def test_nca_long_cyrillic_names_do_not_warn(kalkan_samples: Path) -> None:
+    """cryptography counts UTF-8 bytes against the 64-character limit of NCA's names; a user
+    of `shep verify` must not see that warning for every message."""
+    import warnings
+
+    from gateway.identity import load_certificates_from_path
+
+    path = kalkan_samples / "xml" / "ncanode_wsse_rsa_sha256.xml"
+    leaf = _kalkan_leaf(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        policy = VerifyPolicy(
+            trusted_certs=load_certificates_from_path(kalkan_samples / "certs"),
+            time=leaf.not_valid_before_utc + timedelta(days=30),
+        )
+        assert verify_envelope(path.read_bytes(), policy).certificate == leaf
