@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from gateway.errors import ConfigError, GatewayError, InputError, PasswordRequiredError
+from gateway.errors import GatewayError, InputError, PasswordRequiredError
 from gateway.identity import (
     Identity,
     describe_certificate,
@@ -30,6 +30,7 @@ from gateway.identity import (
     load_identity_from_path,
 )
 from gateway.outfile import write_atomic, write_atomic_chunks
+from gateway.secretref import SecretRef
 from gateway.wssec import KeyRef, VerifyPolicy, make_signer, sign_envelope, verify_envelope
 from gateway.xmlparse import parse_xml
 
@@ -87,20 +88,8 @@ def _read_password(password_env: str | None, password_file: Path | None) -> byte
     """The password from the one source given; never from argv, never echoed."""
     if password_env and password_file:
         raise click.UsageError("give either --password-env or --password-file, not both")
-    if password_env:
-        value = os.environ.get(password_env)
-        if value is None:
-            raise ConfigError(f"environment variable {password_env} is not set (--password-env)")
-        return value.encode("utf-8")
-    if password_file:
-        try:
-            text = password_file.read_bytes()
-        except OSError as exc:
-            raise InputError(
-                f"cannot read password file: {exc.strerror}", file=str(password_file)
-            ) from exc
-        return text.splitlines()[0] if text else b""
-    return None
+    source = SecretRef(env=password_env, file=password_file)
+    return source.resolve(os.environ, "password")
 
 
 def _load_identity(

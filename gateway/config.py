@@ -40,6 +40,7 @@ from gateway.identity import (
     load_certificates_from_path,
     load_identity_from_path,
 )
+from gateway.secretref import SecretRef
 from gateway.transport import RetryPolicy, Transport, TransportConfig
 from gateway.wssec import KeyRef, VerifyPolicy, make_signer
 
@@ -54,30 +55,6 @@ __all__ = [
 
 ENV_PREFIX = "SHEP_"
 _SECRET_KEYS = ("sender_password", "signing_password", "tls_password")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SecretRef:
-    """Where a secret lives: an environment variable's name or a file. Never the secret."""
-
-    env: str | None = None
-    file: Path | None = None
-
-    def resolve(self, environ: Mapping[str, str], what: str) -> bytes | None:
-        """The secret's bytes, or None when no source is configured."""
-        if self.env:
-            if self.env not in environ:
-                raise ConfigError(f"environment variable {self.env} is not set", field=what)
-            return environ[self.env].encode("utf-8")
-        if self.file:
-            try:
-                lines = self.file.read_bytes().splitlines()
-            except OSError as exc:
-                raise InputError(
-                    f"cannot read {what} file: {exc.strerror}", file=str(self.file)
-                ) from exc
-            return lines[0] if lines else b""
-        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
