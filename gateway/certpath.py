@@ -1,7 +1,8 @@
 """Does a signer certificate chain to a trusted one, and is every link valid at a given time?
 
 Path building is deliberately small: issuer by subject name, signature checked with
-``cryptography``'s ``verify_directly_issued_by``, issuers must be CAs, every certificate must be
+``cryptography``'s ``verify_directly_issued_by`` (:mod:`gateway.gost` for GOST issuers, which
+cryptography cannot load), issuers must be CAs, every certificate must be
 inside its validity at the time of check. A pinned leaf (a trusted certificate that is the
 signer itself, e.g. a SIGEX self-signed key) is accepted as is. Revocation (CRL/OCSP) is not
 checked here.
@@ -13,9 +14,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
+from gateway import gost
 from gateway.errors import Rejection, VerificationError
 from gateway.identity import format_name, quiet_name_length_warnings
 
@@ -102,12 +104,19 @@ def _find_issuer(
             continue
         if not _may_issue(candidate, cas_below):
             continue
-        try:
-            cert.verify_directly_issued_by(candidate)
-        except (InvalidSignature, ValueError, TypeError):
-            continue
-        return candidate
+        if _issued_by(cert, candidate):
+            return candidate
     return None
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if gost.is_gost_certificate(issuer):
+        return gost.verify_certificate_signature(cert, issuer)
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _may_issue(cert: x509.Certificate, cas_below: int) -> bool:

@@ -13,8 +13,10 @@ do; an encrypted key given without a password is its subclass
 contain the password or key material; ``cryptography``'s exceptions are translated here and
 chained (``from exc``) for ``--debug``.
 
-GOST keys (``GOSTKNCA_*``, ``GOST512_*``) are recognised but not loaded yet: ``cryptography``
-has no GOST, and would report them as a wrong password.
+GOST 34.10-2015 keys (``GOST512_*.p12``, or the key as PKCS#8) load as
+:class:`~gateway.gost.GostPrivateKey`: ``cryptography`` has no GOST and reports such a container
+as a wrong password, so :mod:`gateway.pkcs12` opens it. Legacy GOST 34.310-2004 keys
+(``GOSTKNCA_*``) are recognised and refused with the reason (docs/gost.md).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway import pkcs12
+from gateway import gost, pkcs12
 from gateway.errors import IdentityError, InputError, PasswordRequiredError
 
 __all__ = [
@@ -56,8 +58,8 @@ __all__ = [
     "quiet_name_length_warnings",
 ]
 
-PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-"""Keys we can sign with today; GOST keys will come through a pluggable backend."""
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | gost.GostPrivateKey
+"""Keys we can sign with: RSA and ECDSA through ``cryptography``, GOST 34.10-2015 of our own."""
 
 CERTIFICATE_SUFFIXES: Final = frozenset({".pem", ".crt", ".cer", ".der", ".txt"})
 """File types read from a trust-store directory; anything else there is ignored."""
@@ -510,6 +512,9 @@ def _load_pkcs12(
     try:
         bundle = crypto_pkcs12.load_pkcs12(data, password)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        gost_material = _load_gost_pkcs12(data, layout, password, alias, source)
+        if gost_material is not None:
+            return gost_material
         _diagnose_pkcs12(layout, password, source, exc)
     entries = [bundle.cert] if bundle.cert is not None else []
     entries.extend(bundle.additional_certs)
@@ -517,17 +522,7 @@ def _load_pkcs12(
 
     if len(layout.key_bags) > 1:
         # cryptography would silently return the first key: choose the entry ourselves.
-        if alias is None:
-            raise IdentityError(
-                f"the PKCS#12 container holds {len(layout.key_bags)} keys; choose one with an"
-                f" alias: {_alias_list(layout.aliases)}",
-                file=source,
-            )
-        _check_alias(alias, layout.aliases, source)
-        matches = [bag for bag in layout.key_bags if bag.friendly_name == alias]
-        if len(matches) > 1:
-            raise IdentityError(f"{len(matches)} keys share the alias {alias!r}", file=source)
-        key = _load_key_bag(matches[0], password, source)
+        key = _load_key_bag(_choose_key_bag(layout, alias, source), password, source)
         return _KeyMaterial(key=key, certificates=certificates, alias=alias, keystore=True)
 
     if bundle.key is None:
@@ -546,6 +541,58 @@ def _load_pkcs12(
         key=_usable_key(bundle.key, source),
         certificates=certificates,
         alias=alias or (found[0] if found else None),
+    )
+
+
+def _choose_key_bag(layout: pkcs12.PfxLayout, alias: str | None, source: str) -> pkcs12.KeyBag:
+    """The entry ``alias`` names in a multi-key container; an error lists the aliases."""
+    if alias is None:
+        raise IdentityError(
+            f"the PKCS#12 container holds {len(layout.key_bags)} keys; choose one with an"
+            f" alias: {_alias_list(layout.aliases)}",
+            file=source,
+        )
+    _check_alias(alias, layout.aliases, source)
+    matches = [bag for bag in layout.key_bags if bag.friendly_name == alias]
+    if len(matches) > 1:
+        raise IdentityError(f"{len(matches)} keys share the alias {alias!r}", file=source)
+    return matches[0]
+
+
+def _load_gost_pkcs12(
+    data: bytes,
+    layout: pkcs12.PfxLayout,
+    password: bytes | None,
+    alias: str | None,
+    source: str,
+) -> _KeyMaterial | None:
+    """A GOST container (``GOST512_*.p12``) opened by :mod:`gateway.pkcs12`; None if the
+    container's key is not GOST, or cannot be decrypted here (the caller then diagnoses)."""
+    if not layout.key_bags or (password is None and layout.mac_algorithm is not None):
+        return None
+    if len(layout.key_bags) > 1:
+        bag = _choose_key_bag(layout, alias, source)
+    else:
+        bag = layout.key_bags[0]
+        if alias is not None:
+            _check_alias(alias, [n for n in (bag.friendly_name,) if n], source)
+    try:
+        plain = (
+            pkcs12.decrypt_private_key(bag.data, password, source=source)
+            if bag.encryption is not None
+            else bag.data
+        )
+    except IdentityError:
+        return None
+    if not gost.is_gost_private_key_info(plain):
+        return None
+    pkcs12.verify_mac(data, password, source=source)
+    key = gost.load_private_key_info(plain, source=source)
+    return _KeyMaterial(
+        key=key,
+        certificates=pkcs12.read_certificates(data, password, source=source),
+        alias=alias or bag.friendly_name,
+        keystore=len(layout.key_bags) > 1,
     )
 
 
@@ -617,6 +664,8 @@ def _load_private_key(
     try:
         key = load(data, password if encrypted else None)
     except UnsupportedAlgorithm as exc:
+        if _gost_name(_oid_in(exc)) is not None:
+            return _load_gost_pkcs8(data, password, encrypted=encrypted, source=source)
         raise IdentityError(_unsupported_key_message(exc, encrypted), file=source) from exc
     except (ValueError, TypeError) as exc:
         if not encrypted:
@@ -629,22 +678,39 @@ def _load_private_key(
     return _usable_key(key, source)
 
 
-def _unsupported_key_message(exc: UnsupportedAlgorithm, decrypted: bool) -> str:
-    """Name the key algorithm; for GOST say plainly that it is not supported *yet*.
-
-    cryptography names the OID of a key it cannot load ("Unknown key type: 1.2..."), for a
-    decrypted key bag too, whose algorithm nothing else can show without the key.
-    """
+def _oid_in(exc: UnsupportedAlgorithm) -> str | None:
+    """cryptography names the OID of a key it cannot load ("Unknown key type: 1.2..."), for a
+    decrypted key too, whose algorithm nothing else can show without the key."""
     match = re.search(r"\b\d+(?:\.\d+){3,}\b", str(exc))
-    oid = match.group(0) if match else None
-    gost = _gost_name(oid)
-    if gost is not None:
-        right = "; the password is right" if decrypted else ""
-        return (
-            f"{gost} keys are not supported yet (key algorithm {oid}){right}."
-            " Use an RSA key (RSA256_*.p12 / AUTH_RSA256_*.p12) for now"
-        )
-    return f"unsupported private key algorithm {oid or '(unknown)'}: only RSA and ECDSA keys work"
+    return match.group(0) if match else None
+
+
+def _unsupported_key_message(exc: UnsupportedAlgorithm, decrypted: bool) -> str:
+    """Name the key algorithm cryptography could not load (GOST keys never get here)."""
+    oid = _oid_in(exc)
+    return (
+        f"unsupported private key algorithm {oid or '(unknown)'}: only RSA, ECDSA and"
+        " GOST 34.10-2015 keys work"
+    )
+
+
+def _load_gost_pkcs8(
+    data: bytes, password: bytes | None, *, encrypted: bool, source: str
+) -> gost.GostPrivateKey:
+    """A GOST key as PKCS#8 (PEM or DER, encrypted or not): the exported form of a GOST512 key."""
+    der = _pem_body(data, source) if data.startswith(b"-----") else data
+    plain = pkcs12.decrypt_private_key(der, password, source=source) if encrypted else der
+    return gost.load_private_key_info(plain, source=source)
+
+
+def _pem_body(block: bytes, source: str) -> bytes:
+    match = _PEM_BLOCK.search(block)
+    if match is None or b"Proc-Type:" in match.group(2):
+        raise IdentityError("GOST keys in PEM must be PKCS#8 (BEGIN PRIVATE KEY)", file=source)
+    try:
+        return base64.b64decode(b"".join(match.group(2).split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise IdentityError("damaged PEM private key (bad base64)", file=source) from exc
 
 
 def _gost_name(oid: str | None) -> str | None:
@@ -659,7 +725,7 @@ def _gost_name(oid: str | None) -> str | None:
 
 
 def _usable_key(key: object, source: str) -> PrivateKey:
-    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+    if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | gost.GostPrivateKey):
         return key
     raise IdentityError(
         f"unsupported private key type {type(key).__name__}: only RSA and ECDSA keys can be"
@@ -686,6 +752,14 @@ def _is_certificate_data(data: bytes) -> bool:
 
 
 def _key_matches(key: PrivateKey, cert: x509.Certificate) -> bool:
+    if isinstance(key, gost.GostPrivateKey):
+        try:
+            return (
+                gost.is_gost_certificate(cert)
+                and gost.certificate_public_key(cert) == key.public_key()
+            )
+        except IdentityError:
+            return False
     try:
         return cert.public_key() == key.public_key()
     except (UnsupportedAlgorithm, ValueError):
@@ -884,10 +958,12 @@ def _unsupported_key_description(cert: x509.Certificate) -> tuple[str, int]:
 def _is_self_signed(cert: x509.Certificate) -> bool:
     if cert.issuer != cert.subject:
         return False
+    if gost.is_gost_certificate(cert):
+        return gost.verify_certificate_signature(cert, cert)
     try:
         cert.verify_directly_issued_by(cert)
     except UnsupportedAlgorithm:
-        return True  # a GOST signature we cannot check: the names are all we have
+        return True  # a signature we cannot check: the names are all we have
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True

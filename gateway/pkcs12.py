@@ -4,7 +4,14 @@
 takes the *first* key of a multi-entry keystore, and for a GOST container it only says "invalid
 password". Reading the unencrypted outer layers lets :mod:`gateway.identity` pick an entry by
 alias, list the aliases on error, and hand a single key bag to ``cryptography`` to learn whether
-the password or the key algorithm is the problem. Nothing here decrypts anything.
+the password or the key algorithm is the problem.
+
+GOST containers (``GOST512_*.p12``) hold keys no standard library loads, so this module also
+opens them itself (:func:`decrypt_private_key`, :func:`verify_mac`, :func:`read_certificates`):
+RFC 7292's key derivation (appendix B.2, a loop over hashlib's SHA-1) feeds ``cryptography``'s
+3DES and HMAC; PBES2 uses ``cryptography``'s PBKDF2 and AES. Certificate parts encrypted with
+RC2-40, which ``cryptography`` offers only inside its own PKCS#12 loader, are handed to that
+loader in a container of their own. :func:`build_pfx` writes the same layout, for test keys.
 
 Layout (RFC 7292)::
 
@@ -28,16 +35,40 @@ names are asn1crypto's (``pkcs12_sha1_tripledes_3key``, ``pkcs12_sha1_rc2_40``, 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from asn1crypto import keys
+from asn1crypto import algos, cms, keys
+from asn1crypto import core as asn1_core
 from asn1crypto import pkcs12 as asn1_pkcs12
+from cryptography import x509
+from cryptography.hazmat.decrepit.ciphers.algorithms import RC2, TripleDES
+from cryptography.hazmat.primitives import hashes, padding
+from cryptography.hazmat.primitives.ciphers import Cipher, CipherAlgorithm, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
+from cryptography.hazmat.primitives.serialization import (
+    PrivateFormat,
+    pkcs12,
+)
 
-from gateway.errors import InputError
+from gateway.errors import IdentityError, InputError, PasswordRequiredError
 
-__all__ = ["KeyBag", "PfxLayout", "is_encrypted_pkcs8", "looks_like_pfx", "read_pfx_layout"]
+__all__ = [
+    "KeyBag",
+    "PfxLayout",
+    "build_pfx",
+    "decrypt_private_key",
+    "is_encrypted_pkcs8",
+    "looks_like_pfx",
+    "read_certificates",
+    "read_pfx_layout",
+    "verify_mac",
+]
 
 _MAX_NESTING: Final = 4
 """safeContents bags inside safeContents bags: real containers have none."""
@@ -180,3 +211,280 @@ def _algorithm_name(algorithm: Any) -> str:
         details.append(f"hmac-{kdf['parameters']['prf']['algorithm'].native}")
     details.append(str(params["encryption_scheme"]["algorithm"].native))
     return f"pbes2 ({', '.join(details)})"
+
+
+# --- decryption (GOST containers) ----------------------------------------------------------
+
+_KEY_PURPOSE: Final = 1
+_IV_PURPOSE: Final = 2
+_MAC_PURPOSE: Final = 3
+
+_PKCS12_PBE: Final = {
+    # asn1crypto name: (cipher factory, key bytes)
+    "pkcs12_sha1_tripledes_3key": (TripleDES, 24),
+    "pkcs12_sha1_tripledes_2key": (TripleDES, 16),
+    "pkcs12_sha1_rc2_128": (RC2, 16),
+}
+_PBES2_CIPHERS: Final = {"aes": algorithms.AES, "tripledes": TripleDES}
+_PBES2_HMACS: Final[dict[str, type[hashes.HashAlgorithm]]] = {
+    "sha1": hashes.SHA1,
+    "sha224": hashes.SHA224,
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
+
+
+def pkcs12_kdf(
+    password: bytes,
+    salt: bytes,
+    iterations: int,
+    *,
+    purpose: int,
+    length: int,
+    hash_name: str = "sha1",
+) -> bytes:
+    """RFC 7292 appendix B.2: key, IV (purpose 1, 2) or MAC key (3) from a password.
+
+    ``password`` is the user's UTF-8 password; B.1 turns it into NUL-terminated UTF-16BE.
+    """
+    block = hashlib.new(hash_name).block_size
+    encoded = password.decode("utf-8").encode("utf-16-be") + b"\x00\x00"
+
+    def stretch(value: bytes) -> bytes:
+        if not value:
+            return b""
+        size = block * -(-len(value) // block)
+        return (value * (size // len(value) + 1))[:size]
+
+    diversifier = bytes([purpose]) * block
+    state = bytearray(stretch(salt) + stretch(encoded))
+    output = b""
+    while len(output) < length:
+        chunk = diversifier + bytes(state)
+        for _ in range(iterations):
+            chunk = hashlib.new(hash_name, chunk).digest()
+        output += chunk
+        increment = int.from_bytes(stretch(chunk)[:block], "big") + 1
+        for start in range(0, len(state), block):
+            value = (int.from_bytes(state[start : start + block], "big") + increment) % (
+                1 << (8 * block)
+            )
+            state[start : start + block] = value.to_bytes(block, "big")
+    return output[:length]
+
+
+def _unpad(data: bytes, block_bits: int) -> bytes:
+    unpadder = padding.PKCS7(block_bits).unpadder()
+    return unpadder.update(data) + unpadder.finalize()
+
+
+def _cipher_for(algorithm: Any, password: bytes) -> tuple[CipherAlgorithm, bytes, int]:
+    """(cipher with key, IV, block bits) for a PKCS#12 PBE or a PBES2 algorithm; ValueError
+    (with the algorithm named) for anything else."""
+    name = str(algorithm["algorithm"].native)
+    if name in _PKCS12_PBE:
+        factory, size = _PKCS12_PBE[name]
+        salt, rounds = algorithm.kdf_salt, algorithm.kdf_iterations
+        key = pkcs12_kdf(password, salt, rounds, purpose=_KEY_PURPOSE, length=size)
+        iv = pkcs12_kdf(password, salt, rounds, purpose=_IV_PURPOSE, length=8)
+        return factory(key), iv, 64
+    if name == "pbes2" and algorithm.kdf == "pbkdf2":
+        prf = _PBES2_HMACS.get(algorithm.kdf_hmac)
+        cipher = _PBES2_CIPHERS.get(algorithm.encryption_cipher)
+        if prf is not None and cipher is not None and algorithm.encryption_mode == "cbc":
+            key = PBKDF2HMAC(
+                algorithm=prf(),
+                length=algorithm.key_length,
+                salt=algorithm.kdf_salt,
+                iterations=algorithm.kdf_iterations,
+            ).derive(password)
+            made = cipher(key)
+            return made, algorithm.encryption_iv, made.block_size
+    raise ValueError(_algorithm_name(algorithm))
+
+
+def decrypt_private_key(data: bytes, password: bytes | None, *, source: str) -> bytes:
+    """Decrypt a PKCS#8 EncryptedPrivateKeyInfo (a shrouded key bag) to PrivateKeyInfo DER.
+
+    For keys ``cryptography`` cannot load (GOST): it decrypts, this module does not parse.
+    """
+    if password is None:
+        raise PasswordRequiredError(
+            "the private key is encrypted: a password is needed", file=source
+        )
+    try:
+        info = keys.EncryptedPrivateKeyInfo.load(data, strict=True)
+        algorithm = info["encryption_algorithm"]
+        ciphertext = info["encrypted_data"].native
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IdentityError("damaged encrypted private key", file=source) from exc
+    try:
+        cipher, iv, block_bits = _cipher_for(algorithm, password)
+    except ValueError as exc:
+        raise IdentityError(
+            f"the private key is encrypted with {exc}, which shep cannot decrypt; export it"
+            " as PKCS#8, unencrypted or with PBES2 (PBKDF2 + AES-CBC)",
+            file=source,
+        ) from exc
+    except (TypeError, KeyError) as exc:
+        raise IdentityError("damaged encrypted private key parameters", file=source) from exc
+    decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
+    try:
+        plain = _unpad(decryptor.update(ciphertext) + decryptor.finalize(), block_bits)
+        # Only the outer shape: asn1crypto's PrivateKeyInfo knows no GOST algorithm.
+        fields = len(asn1_core.Sequence.load(plain, strict=True))
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IdentityError("wrong password or damaged key", file=source) from exc
+    if fields < 3:
+        raise IdentityError("wrong password or damaged key", file=source)
+    return plain
+
+
+def verify_mac(data: bytes, password: bytes | None, *, source: str) -> None:
+    """Check the container's integrity MAC (RFC 7292 §5.2); a wrong password fails here."""
+    pfx = asn1_pkcs12.Pfx.load(data)
+    mac = pfx["mac_data"]
+    if not mac:
+        return
+    if password is None:
+        raise PasswordRequiredError(
+            "the PKCS#12 container is password-protected: a password is needed", file=source
+        )
+    hash_name = str(mac["mac"]["digest_algorithm"]["algorithm"].native)
+    if hash_name not in _PBES2_HMACS:
+        raise IdentityError(f"unsupported PKCS#12 MAC algorithm {hash_name}", file=source)
+    size = hashlib.new(hash_name).digest_size
+    key = pkcs12_kdf(
+        password,
+        mac["mac_salt"].native,
+        mac["iterations"].native,
+        purpose=_MAC_PURPOSE,
+        length=size,
+        hash_name=hash_name,
+    )
+    content = pfx["auth_safe"]["content"].native
+    expected = hmac.new(key, content, hash_name).digest()
+    if not hmac.compare_digest(expected, mac["mac"]["digest"].native):
+        raise IdentityError(
+            "wrong password or damaged container (the MAC does not match)", file=source
+        )
+
+
+def read_certificates(
+    data: bytes, password: bytes | None, *, source: str
+) -> tuple[x509.Certificate, ...]:
+    """Every certificate of a container whose key ``cryptography`` cannot load (GOST).
+
+    The key bags are left out and the rest goes to ``cryptography``'s PKCS#12 loader, which
+    decrypts the RC2-40 certificate parts NCA writes (its RC2 cipher alone takes 128-bit keys).
+    Call :func:`verify_mac` first: the rebuilt container has no MAC.
+    """
+    try:
+        pfx = asn1_pkcs12.Pfx.load(data)
+        parts = []
+        for part in pfx.authenticated_safe:
+            if part["content_type"].native != "data":
+                parts.append(part)
+                continue
+            contents = asn1_pkcs12.SafeContents.load(part["content"].native)
+            kept = [b for b in contents if b["bag_id"].native not in _KEY_BAG_KINDS]
+            if kept:
+                safe = asn1_pkcs12.SafeContents(kept).dump()
+                parts.append(cms.ContentInfo({"content_type": "data", "content": safe}))
+        if not parts:
+            return ()
+        rebuilt = _pfx(asn1_pkcs12.AuthenticatedSafe(parts)).dump()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise IdentityError("damaged PKCS#12 container", file=source) from exc
+    try:
+        bundle = pkcs12.load_pkcs12(rebuilt, password)
+    except ValueError as exc:
+        raise IdentityError(
+            "the private key opens but the certificates in the container cannot be read",
+            file=source,
+        ) from exc
+    found = [bundle.cert] if bundle.cert is not None else []
+    found.extend(bundle.additional_certs)
+    return tuple(entry.certificate for entry in found)
+
+
+_KEY_BAG_KINDS: Final = frozenset({"key_bag", "pkcs8_shrouded_key_bag"})
+
+
+def _pfx(safe: Any, mac: Any = None) -> Any:
+    value: dict[str, Any] = {
+        "version": "v3",
+        "auth_safe": cms.ContentInfo({"content_type": "data", "content": safe.dump()}),
+    }
+    if mac is not None:
+        value["mac_data"] = mac
+    return asn1_pkcs12.Pfx(value)
+
+
+def build_pfx(
+    private_key_info: bytes,
+    certificates: Sequence[x509.Certificate],
+    password: bytes,
+    *,
+    friendly_name: str,
+    local_key_id: bytes,
+    iterations: int = 2048,
+) -> bytes:
+    """A container in NCA's layout for a key ``cryptography`` cannot write (GOST test keys).
+
+    The key bag is shrouded with pbeWithSHA1And3-KeyTripleDES-CBC here; ``cryptography``
+    writes the (3DES-encrypted) certificate part; the MAC is HMAC-SHA-1, as NCA's.
+    """
+    encryption = (
+        PrivateFormat.PKCS12.encryption_builder()
+        .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .kdf_rounds(iterations)
+        .build(password)
+    )
+    with_certs = pkcs12.serialize_key_and_certificates(
+        None, None, None, [pkcs12.PKCS12Certificate(c, None) for c in certificates], encryption
+    )
+    salt = os.urandom(20)
+    key = pkcs12_kdf(password, salt, iterations, purpose=_KEY_PURPOSE, length=24)
+    iv = pkcs12_kdf(password, salt, iterations, purpose=_IV_PURPOSE, length=8)
+    padder = padding.PKCS7(64).padder()
+    plain = padder.update(private_key_info) + padder.finalize()
+    encryptor = Cipher(TripleDES(key), modes.CBC(iv)).encryptor()
+    shrouded = keys.EncryptedPrivateKeyInfo(
+        {
+            "encryption_algorithm": {
+                "algorithm": "pkcs12_sha1_tripledes_3key",
+                "parameters": algos.Pbes1Params({"salt": salt, "iterations": iterations}),
+            },
+            "encrypted_data": encryptor.update(plain) + encryptor.finalize(),
+        }
+    )
+    bag = asn1_pkcs12.SafeBag(
+        {
+            "bag_id": "pkcs8_shrouded_key_bag",
+            "bag_value": shrouded,
+            "bag_attributes": [
+                {"type": "friendly_name", "values": [asn1_core.BMPString(friendly_name)]},
+                {"type": "local_key_id", "values": [asn1_core.OctetString(local_key_id)]},
+            ],
+        }
+    )
+    key_part = cms.ContentInfo(
+        {"content_type": "data", "content": asn1_pkcs12.SafeContents([bag]).dump()}
+    )
+    cert_parts = list(asn1_pkcs12.Pfx.load(with_certs).authenticated_safe)
+    safe = asn1_pkcs12.AuthenticatedSafe([key_part, *cert_parts])
+    mac_salt = os.urandom(20)
+    mac_key = pkcs12_kdf(password, mac_salt, iterations, purpose=_MAC_PURPOSE, length=20)
+    mac = asn1_pkcs12.MacData(
+        {
+            "mac": {
+                "digest_algorithm": {"algorithm": "sha1"},
+                "digest": hmac.new(mac_key, safe.dump(), "sha1").digest(),
+            },
+            "mac_salt": mac_salt,
+            "iterations": iterations,
+        }
+    )
+    return bytes(_pfx(safe, mac).dump())

@@ -13,6 +13,12 @@ RSA and ECDSA have two backends, each a complete implementation of the profile:
   engine (bench/bench_sign.py).
 - :data:`XMLSEC_BACKEND` signs and verifies with python-xmlsec (libxmlsec1 over OpenSSL).
 
+GOST 34.10-2015 (:data:`GOST2015_512`, :data:`GOST2015_256`, the pkigovkz URIs of
+protocol.md §3) has one backend, :data:`GOST_BACKEND`: the same c14n pipeline with Streebog
+and :mod:`gateway.gost`, verifying the same way (libxmlsec1 knows no Kazakh URI). The policy in
+``wssec`` has already fixed every transform when it runs, so "recompute the digest, check the
+signature over the canonical SignedInfo" is the whole of XML-DSig core validation here.
+
 Tests hold the two to each other: for the same envelope, both must produce byte-identical
 DigestValue and (RSA being deterministic) SignatureValue. This module is the only one that
 touches xmlsec.
@@ -22,8 +28,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import xmlsec as _xmlsec_module
 from cryptography import x509
@@ -32,13 +40,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
-from gateway.errors import Rejection, SignatureError, VerificationError
+from gateway import gost
+from gateway.errors import IdentityError, Rejection, SignatureError, VerificationError
 from gateway.identity import Identity
 from gateway.xmlns import DS, WSU, qname
 
 __all__ = [
     "ECDSA_SHA256",
     "EXC_C14N",
+    "GOST2015_256",
+    "GOST2015_512",
+    "GOST_BACKEND",
     "LIBRARY_BACKEND",
     "RSA_SHA1",
     "RSA_SHA256",
@@ -49,6 +61,7 @@ __all__ = [
     "key_type",
     "register_suite",
     "registered_suites",
+    "signer_key_type",
 ]
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
@@ -96,7 +109,7 @@ class SignatureSuite:
     key_type: str
     """What the certificate's public key must be ("rsa", "ec", ...): stops key confusion."""
     hash_name: str
-    """hashlib name of the digest; only used to tell a changed Body from a bad signature."""
+    """Name of the digest: hashlib's (sha256, sha1) or streebog256/streebog512."""
     backend: SignatureBackend = field(compare=False, hash=False, repr=False)
 
 
@@ -126,12 +139,35 @@ def registered_suites() -> tuple[SignatureSuite, ...]:
 
 
 def key_type(key: object) -> str:
-    """ "rsa" or "ec" for cryptography keys (private or public); the class name otherwise."""
+    """ "rsa", "ec", "gost2015-512", "gost2015-256" for keys (private or public); the class
+    name otherwise."""
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return "rsa"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
         return "ec"
+    if isinstance(key, gost.GostPrivateKey | gost.GostPublicKey):
+        return key.key_type
     return type(key).__name__
+
+
+def signer_key_type(certificate: x509.Certificate) -> str:
+    """The :func:`key_type` of a certificate's public key, GOST ones included."""
+    if gost.is_gost_certificate(certificate):
+        try:
+            return gost.certificate_public_key(certificate).key_type
+        except IdentityError:
+            return "unsupported GOST"
+    try:
+        return key_type(certificate.public_key())
+    except (ValueError, TypeError):
+        return "unsupported"
+
+
+def digest(hash_name: str, data: bytes) -> bytes:
+    """``data``'s digest by a suite's hash name (Streebog is not in hashlib)."""
+    if hash_name.startswith("streebog"):
+        return gost.streebog(data, int(hash_name.removeprefix("streebog")))
+    return hashlib.new(hash_name, data).digest()
 
 
 _XMLSEC_TRANSFORMS: dict[str, Any] = {
@@ -178,7 +214,10 @@ class _XmlsecBackend:
     def prepare_key(self, identity: Identity, suite: SignatureSuite) -> object:
         # Unencrypted PKCS#8 in memory only. The bundled libxmlsec reads it as PEM (its
         # PKCS8_DER loader refuses RSA keys).
-        pem = identity.private_key.private_bytes(
+        key = identity.private_key
+        if isinstance(key, gost.GostPrivateKey):
+            raise SignatureError("xmlsec knows no Kazakh GOST algorithm", file=identity.source)
+        pem = key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
@@ -224,14 +263,12 @@ class _LibraryBackend(_XmlsecBackend):
     def sign(
         self, signature: etree._Element, target: etree._Element, key: object, suite: SignatureSuite
     ) -> None:
-        signed_info = signature.find(qname(DS, "SignedInfo"))
-        value = signature.find(qname(DS, "SignatureValue"))
-        digest = None if signed_info is None else signed_info.find(f".//{{{DS}}}DigestValue")
-        if signed_info is None or value is None or digest is None:
-            raise SignatureError("signature template lacks SignedInfo/DigestValue/SignatureValue")
-        body = etree.tostring(target, method="c14n", exclusive=True, with_comments=False)
-        digest.text = base64.b64encode(hashlib.new(suite.hash_name, body).digest()).decode()
-        canonical = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+        _sign_pipeline(
+            signature, target, suite, lambda canonical: self._sign_bytes(canonical, key, suite)
+        )
+
+    @staticmethod
+    def _sign_bytes(canonical: bytes, key: object, suite: SignatureSuite) -> bytes:
         algorithm = _HASHES[suite.hash_name]()
         if isinstance(key, rsa.RSAPrivateKey):
             raw = key.sign(canonical, padding.PKCS1v15(), algorithm)
@@ -242,9 +279,54 @@ class _LibraryBackend(_XmlsecBackend):
             raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
         else:
             raise SignatureError(f"{suite.name} cannot sign with a {type(key).__name__}")
-        encoded = base64.b64encode(raw).decode()
-        lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]  # as Java signers do
-        value.text = "\n" + "\n".join(lines) + "\n"
+        return raw
+
+
+def _sign_pipeline(
+    signature: etree._Element,
+    target: etree._Element,
+    suite: SignatureSuite,
+    sign_bytes: Callable[[bytes], bytes],
+) -> None:
+    """Canonicalize the target, digest it, canonicalize SignedInfo, sign: valid only for the
+    profile's fixed template (one Reference, exc-c14n, no InclusiveNamespaces)."""
+    signed_info = signature.find(qname(DS, "SignedInfo"))
+    value = signature.find(qname(DS, "SignatureValue"))
+    digest_value = None if signed_info is None else signed_info.find(f".//{{{DS}}}DigestValue")
+    if signed_info is None or value is None or digest_value is None:
+        raise SignatureError("signature template lacks SignedInfo/DigestValue/SignatureValue")
+    body = etree.tostring(target, method="c14n", exclusive=True, with_comments=False)
+    digest_value.text = base64.b64encode(digest(suite.hash_name, body)).decode()
+    canonical = etree.tostring(signed_info, method="c14n", exclusive=True, with_comments=False)
+    encoded = base64.b64encode(sign_bytes(canonical)).decode()
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]  # as Java signers do
+    value.text = "\n" + "\n".join(lines) + "\n"
+
+
+def _exclusive_c14n(element: etree._Element, transform_parent: etree._Element | None) -> bytes:
+    """exc-c14n of ``element`` with the InclusiveNamespaces PrefixList that WSS4J may add
+    under the transform (``transform_parent`` is the Reference or CanonicalizationMethod)."""
+    inclusive: list[str] | None = None
+    if transform_parent is not None:
+        prefixes = transform_parent.find(f".//{{{EXC_C14N}}}InclusiveNamespaces")
+        if prefixes is not None:
+            inclusive = (prefixes.get("PrefixList") or "").split()
+    return etree.tostring(
+        element, method="c14n", exclusive=True, with_comments=False, inclusive_ns_prefixes=inclusive
+    )
+
+
+def _digest_matches(
+    signature: etree._Element, target: etree._Element, suite: SignatureSuite
+) -> bool:
+    reference = signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
+    expected_text = "" if reference is None else reference.findtext(qname(DS, "DigestValue")) or ""
+    actual = digest(suite.hash_name, _exclusive_c14n(target, reference))
+    try:
+        expected = base64.b64decode("".join(expected_text.split()), validate=True)
+    except ValueError:
+        return False
+    return hmac.compare_digest(expected, actual)
 
 
 def classify_failure(
@@ -255,19 +337,7 @@ def classify_failure(
     Only called after the backend has rejected the signature: the digest recomputed here
     (lxml's exc-c14n + hashlib) decides nothing, it only names the failed check.
     """
-    reference = signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
-    expected = ""
-    inclusive: list[str] | None = None
-    if reference is not None:
-        expected = reference.findtext(qname(DS, "DigestValue")) or ""
-        prefixes = reference.find(f".//{{{EXC_C14N}}}InclusiveNamespaces")
-        if prefixes is not None:
-            inclusive = (prefixes.get("PrefixList") or "").split()
-    canonical = etree.tostring(
-        target, method="c14n", exclusive=True, with_comments=False, inclusive_ns_prefixes=inclusive
-    )
-    actual = base64.b64encode(hashlib.new(suite.hash_name, canonical).digest()).decode()
-    if "".join(expected.split()) != actual:
+    if not _digest_matches(signature, target, suite):
         return VerificationError(
             "the Body was changed after signing (digest mismatch)",
             reason=Rejection.DIGEST_MISMATCH,
@@ -277,10 +347,63 @@ def classify_failure(
     )
 
 
+class _GostBackend:
+    """GOST 34.10-2015 with Streebog: signs by the library pipeline, verifies in full itself."""
+
+    def prepare_key(self, identity: Identity, suite: SignatureSuite) -> object:
+        key = identity.private_key
+        if not isinstance(key, gost.GostPrivateKey) or key.key_type != suite.key_type:
+            raise SignatureError(f"{suite.name} needs a {suite.key_type} key", file=identity.source)
+        return key
+
+    def sign(
+        self, signature: etree._Element, target: etree._Element, key: object, suite: SignatureSuite
+    ) -> None:
+        if not isinstance(key, gost.GostPrivateKey):
+            raise SignatureError(f"{suite.name} cannot sign with a {type(key).__name__}")
+        _sign_pipeline(signature, target, suite, key.sign)
+
+    def verify(
+        self,
+        signature: etree._Element,
+        target: etree._Element,
+        certificate: x509.Certificate,
+        suite: SignatureSuite,
+    ) -> None:
+        try:
+            public = gost.certificate_public_key(certificate)
+        except IdentityError as exc:
+            raise VerificationError(exc.message, reason=Rejection.ALGORITHM_NOT_ALLOWED) from exc
+        if public.key_type != suite.key_type:
+            raise VerificationError(
+                f"{suite.name} signature but the certificate holds a {public.key_type} key",
+                reason=Rejection.ALGORITHM_NOT_ALLOWED,
+            )
+        if not _digest_matches(signature, target, suite):
+            raise classify_failure(signature, target, suite)
+        signed_info = signature.find(qname(DS, "SignedInfo"))
+        value_text = signature.findtext(qname(DS, "SignatureValue")) or ""
+        try:
+            value = base64.b64decode("".join(value_text.split()), validate=True)
+        except ValueError:
+            value = b""
+        if signed_info is None:
+            raise VerificationError("no SignedInfo", reason=Rejection.MALFORMED_SIGNATURE)
+        canonical = _exclusive_c14n(
+            signed_info, signed_info.find(qname(DS, "CanonicalizationMethod"))
+        )
+        if not public.verify(canonical, value):
+            raise VerificationError(
+                "the SignatureValue does not match the signer's key", reason=Rejection.BAD_SIGNATURE
+            )
+
+
 XMLSEC_BACKEND: SignatureBackend = _XmlsecBackend()
 """Signs and verifies with libxmlsec1: the reference the default backend is tested against."""
 LIBRARY_BACKEND: SignatureBackend = _LibraryBackend()
 """Signs with lxml exc-c14n + cryptography (twice libxmlsec1's speed), verifies with libxmlsec1."""
+GOST_BACKEND: SignatureBackend = _GostBackend()
+"""GOST 34.10-2015 + Streebog through :mod:`gateway.gost`, for signing and verifying."""
 
 RSA_SHA256 = register_suite(
     SignatureSuite(
@@ -317,3 +440,29 @@ RSA_SHA1 = register_suite(
     )
 )
 """Legacy SHA-1: registered so it can be named and refused; no default policy allows it."""
+
+_PKIGOVKZ: Final = "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:"
+
+GOST2015_512 = register_suite(
+    SignatureSuite(
+        name="gost2015-512",
+        signature_uri=f"{_PKIGOVKZ}gostr34102015-gostr34112015-512",
+        digest_uri=f"{_PKIGOVKZ}gostr34112015-512",
+        key_type=gost.GOST_2015_512.name,
+        hash_name="streebog512",
+        backend=GOST_BACKEND,
+    )
+)
+"""NCA's GOST512_* keys: GOST 34.10-2015 512-bit with Streebog-512 (protocol.md §3)."""
+
+GOST2015_256 = register_suite(
+    SignatureSuite(
+        name="gost2015-256",
+        signature_uri=f"{_PKIGOVKZ}gostr34102015-gostr34112015-256",
+        digest_uri=f"{_PKIGOVKZ}gostr34112015-256",
+        key_type=gost.GOST_2015_256.name,
+        hash_name="streebog256",
+        backend=GOST_BACKEND,
+    )
+)
+"""GOST 34.10-2015 256-bit with Streebog-256; Kalkan interoperability unproven (docs/gost.md)."""

@@ -6,6 +6,11 @@ on a date nobody remembers, and committed keys get copied into real configuratio
 NCA-style legacy PKCS#12 needs the ``openssl`` CLI, because no Python library writes RC2-40
 certificate bags.
 
+GOST 34.10-2015 material mirrors NCA's GOST hierarchy: a 512-bit GOST root, a 512-bit and a
+256-bit SIGN key under it, and a ``GOST512_<ski>.p12`` container. ``cryptography`` cannot put
+a GOST key or a GOST signature into a certificate, so those are built with it around a
+placeholder key, then re-keyed and re-signed with asn1crypto and :mod:`gateway.gost`.
+
 Security: the private keys are also written *unencrypted* (PKCS#8 PEM, mode 0600) because tests
 and the emulator need them that way. This is test material only: never point a production
 profile at it. Generated files belong under a temporary directory or the git-ignored
@@ -15,6 +20,7 @@ profile at it. Generated files belong under a temporary directory or the git-ign
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import os
 import re
@@ -24,14 +30,18 @@ import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Final, Literal, TypeAlias
 
+from asn1crypto import core as asn1_core
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from gateway import gost
+from gateway import pkcs12 as gateway_pkcs12
 from gateway.errors import ConfigError, InputError
 
 __all__ = [
@@ -48,6 +58,7 @@ __all__ = [
 
 DEFAULT_PASSWORD: Final = "test-password"  # noqa: S105 - published on purpose: test keys only
 CA_COMMON_NAME: Final = "ҰЛТТЫҚ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ (RSA) TEST"
+GOST_CA_COMMON_NAME: Final = "ҰЛТТЫҚ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ (GOST) TEST"
 SIGNER_IIN: Final = "900101300017"
 ORGANIZATION_BIN: Final = "180340021234"
 ORGANIZATION_NAME: Final = 'ТОО "ТЕСТ ИНТЕГРАЦИЯ"'  # noqa: RUF001 - Cyrillic names are the point
@@ -62,6 +73,8 @@ _UNSAFE_FILE_CHARS: Final = re.compile(r"[^A-Za-z0-9._-]+")
 _OPENSSL_TIMEOUT_S: Final = 60
 
 Usage = Literal["sign", "auth", "tls-server", "tls-client"]
+KeyType = Literal["rsa", "ec", "gost2015-512", "gost2015-256"]
+TestKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | gost.GostPrivateKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +82,7 @@ class IssuedCert:
     """A certificate, its key, and where both were written."""
 
     certificate: x509.Certificate
-    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = field(repr=False)
+    private_key: TestKey = field(repr=False)
     cert_path: Path
     """PEM certificate."""
     key_path: Path
@@ -99,6 +112,14 @@ class TestPki:
     """NCA-style ``RSA256_<ski>.p12``: MAC SHA-1, 3DES key bag, RC2-40 certificate bag,
     alias = the key identifier in hex, the signer certificate only (as NCA issues them)."""
     client_p12: Path
+    gost_ca: IssuedCert
+    """Self-signed GOST 34.10-2015 512-bit root, like NCA's GOST CA."""
+    signer_gost: IssuedCert
+    """GOST 34.10-2015 512-bit SIGN key under :attr:`gost_ca` (what NCA issues today)."""
+    signer_gost256: IssuedCert
+    """GOST 34.10-2015 256-bit SIGN key under :attr:`gost_ca`."""
+    signer_gost_p12: Path
+    """NCA-style ``GOST512_<ski>.p12`` of :attr:`signer_gost`: MAC SHA-1, 3DES key bag."""
     sigex_cert_txt: Path
     """Base64 of the DER certificate without PEM armour, as sigex.kz displays it."""
     sigex_key_pem: Path
@@ -108,7 +129,7 @@ class TestPki:
         self,
         name: str,
         *,
-        key_type: Literal["rsa", "ec"] = "rsa",
+        key_type: KeyType = "rsa",
         not_before: datetime | None = None,
         not_after: datetime | None = None,
         issuer: IssuedCert | None = None,
@@ -124,6 +145,8 @@ class TestPki:
         start = _now(not_before) if not_before is not None else self.now - timedelta(days=1)
         end = _now(not_after) if not_after is not None else self.now + timedelta(days=365)
         key = _new_key(key_type)
+        if issuer is None and isinstance(key, gost.GostPrivateKey):
+            issuer = self.gost_ca
         if usage in ("sign", "auth"):
             subject = _person_name(name)
         elif usage == "tls-client":
@@ -142,9 +165,15 @@ class TestPki:
 
 
 def make_ca(
-    directory: Path, name: str, *, now: datetime | None = None, common_name: str | None = None
+    directory: Path,
+    name: str,
+    *,
+    now: datetime | None = None,
+    common_name: str | None = None,
+    key_type: KeyType = "rsa",
 ) -> IssuedCert:
-    """A self-signed RSA root CA written to ``<directory>/<stem>.pem`` (+ ``.key.pem``).
+    """A self-signed root CA (RSA unless ``key_type`` says otherwise) written to
+    ``<directory>/<stem>.pem`` (+ ``.key.pem``).
 
     Use a second CA for "certificate from an untrusted CA" scenarios. ``name`` may be a display
     name ("Untrusted Test CA"): it is the CN unless ``common_name`` is given, and the file stem
@@ -152,7 +181,7 @@ def make_ca(
     """
     moment = _now(now)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = _new_key("rsa")
+    key = _new_key(key_type)
     subject = x509.Name(
         [_common_name(common_name or name), x509.NameAttribute(NameOID.COUNTRY_NAME, "KZ")]
     )
@@ -183,13 +212,17 @@ def generate_test_pki(
     start, end = moment - timedelta(days=1), moment + timedelta(days=365)
 
     def leaf(
-        name: str, subject: x509.Name, usage: Usage, key_type: Literal["rsa", "ec"] = "rsa"
+        name: str,
+        subject: x509.Name,
+        usage: Usage,
+        key_type: KeyType = "rsa",
+        issuer: IssuedCert = ca,
     ) -> IssuedCert:
         key = _new_key(key_type)
         cert = _build(
             subject=subject,
             key=key,
-            issuer=ca,
+            issuer=issuer,
             extensions=_USAGE_EXTENSIONS[usage](),
             not_before=start,
             not_after=end,
@@ -208,6 +241,11 @@ def generate_test_pki(
     system = "ИС ТЕСТ ИНТЕГРАЦИЯ"  # noqa: RUF001 - an information system's Russian name
     client = leaf("client", _organization_system_name(system), "tls-client")
     sigex = _make_sigex(directory / "sigex", moment)
+    gost_ca = make_ca(
+        directory, "gost-ca", now=moment, common_name=GOST_CA_COMMON_NAME, key_type="gost2015-512"
+    )
+    signer_gost = leaf("signer-gost", person, "sign", "gost2015-512", gost_ca)
+    signer_gost256 = leaf("signer-gost256", person, "sign", "gost2015-256", gost_ca)
 
     secret = password.encode()
     signer_p12 = directory / "signer.p12"
@@ -219,6 +257,8 @@ def generate_test_pki(
     legacy_p12 = directory / "nca" / f"RSA256_{alias}.p12"
     legacy_p12.parent.mkdir(exist_ok=True, mode=0o700)
     _write_private(legacy_p12, _legacy_p12(signer, alias=alias, password=password))
+    gost_p12 = directory / "nca" / f"GOST512_{_key_id(signer_gost).hex()}.p12"
+    _write_private(gost_p12, _gost_p12(signer_gost, secret))
 
     return TestPki(
         directory=directory,
@@ -234,6 +274,10 @@ def generate_test_pki(
         signer_p12=signer_p12,
         signer_legacy_p12=legacy_p12,
         client_p12=client_p12,
+        gost_ca=gost_ca,
+        signer_gost=signer_gost,
+        signer_gost256=signer_gost256,
+        signer_gost_p12=gost_p12,
         sigex_cert_txt=directory / "sigex" / "certificate.txt",
         sigex_key_pem=sigex.key_path,
         sigex_key_der=directory / "sigex" / "privateKey.der",
@@ -245,12 +289,20 @@ def load_test_pki(directory: Path, *, password: str = DEFAULT_PASSWORD) -> TestP
     so an emulator and its clients in different processes share one PKI."""
 
     def issued(cert_path: Path, key_path: Path) -> IssuedCert:
+        key: object
         try:
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            pem = key_path.read_bytes()
+            der = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+            if gost.is_gost_private_key_info(der):
+                key = gost.load_private_key_info(der, source=str(key_path))
+            else:
+                key = serialization.load_pem_private_key(pem, password=None)
         except (OSError, ValueError) as exc:
             raise InputError(f"not a complete test PKI: {exc}", file=str(cert_path)) from exc
-        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        if not isinstance(
+            key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | gost.GostPrivateKey
+        ):
             raise InputError("unexpected key type in test PKI", file=str(key_path))
         return IssuedCert(certificate=cert, private_key=key, cert_path=cert_path, key_path=key_path)
 
@@ -258,9 +310,12 @@ def load_test_pki(directory: Path, *, password: str = DEFAULT_PASSWORD) -> TestP
         return issued(directory / f"{stem}.pem", directory / f"{stem}.key.pem")
 
     legacy = sorted((directory / "nca").glob("RSA256_*.p12"))
-    if not legacy:
+    gost_p12 = sorted((directory / "nca").glob("GOST512_*.p12"))
+    if not legacy or not gost_p12:
         raise InputError(
-            "not a complete test PKI: nca/RSA256_*.p12 is missing", file=str(directory)
+            "not a complete test PKI: nca/RSA256_*.p12 or nca/GOST512_*.p12 is missing"
+            " (generate it again with `shep testpki`)",
+            file=str(directory),
         )
     ca = pair("ca")
     return TestPki(
@@ -279,6 +334,10 @@ def load_test_pki(directory: Path, *, password: str = DEFAULT_PASSWORD) -> TestP
         signer_p12=directory / "signer.p12",
         signer_legacy_p12=legacy[0],
         client_p12=directory / "client.p12",
+        gost_ca=pair("gost-ca"),
+        signer_gost=pair("signer-gost"),
+        signer_gost256=pair("signer-gost256"),
+        signer_gost_p12=gost_p12[0],
         sigex_cert_txt=directory / "sigex" / "certificate.txt",
         sigex_key_pem=directory / "sigex" / "privateKey.pem",
         sigex_key_der=directory / "sigex" / "privateKey.der",
@@ -293,9 +352,13 @@ def _now(now: datetime | None) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def _new_key(key_type: Literal["rsa", "ec"]) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+def _new_key(key_type: KeyType) -> TestKey:
     if key_type == "ec":
         return ec.generate_private_key(ec.SECP256R1())
+    if key_type == "gost2015-512":
+        return gost.generate_private_key(gost.GOST_2015_512)
+    if key_type == "gost2015-256":
+        return gost.generate_private_key(gost.GOST_2015_256)
     return rsa.generate_private_key(public_exponent=65537, key_size=_RSA_BITS)
 
 
@@ -408,7 +471,7 @@ _USAGE_EXTENSIONS: Final = {
 def _build(
     *,
     subject: x509.Name,
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    key: TestKey,
     issuer: IssuedCert | None,
     extensions: list[tuple[x509.ExtensionType, bool]],
     not_before: datetime,
@@ -419,25 +482,70 @@ def _build(
         raise InputError("not_after must be later than not_before")
     issuer_name = issuer.certificate.subject if issuer else subject
     signing_key = issuer.private_key if issuer else key
-    issuer_public = issuer.certificate.public_key() if issuer else key.public_key()
-    if not isinstance(issuer_public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise InputError("the issuer's key must be RSA or EC")
+    # cryptography builds GOST certificates around placeholder keys; _regost swaps them.
+    placeholder = ec.generate_private_key(ec.SECP256R1())
+    subject_key = placeholder if isinstance(key, gost.GostPrivateKey) else key
+    issuer_key = placeholder if isinstance(signing_key, gost.GostPrivateKey) else signing_key
+    issuer_ski = _key_id(issuer) if issuer else _public_key_id(key)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer_name)
-        .public_key(key.public_key())
+        .public_key(subject_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False
-        )
+        .add_extension(x509.SubjectKeyIdentifier(_public_key_id(key)), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier(issuer_ski, None, None), critical=False)
     )
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(signing_key, hashes.SHA256())
+    cert = builder.sign(issuer_key, hashes.SHA256())
+    if issuer_key is placeholder or subject_key is placeholder:
+        cert = _regost(cert, key, signing_key)
+    return cert
+
+
+def _public_key_id(key: TestKey) -> bytes:
+    """RFC 5280's method 1: SHA-1 of the subjectPublicKey bits (what cryptography computes)."""
+    if isinstance(key, gost.GostPrivateKey):
+        bits = asn1_core.OctetString(key.public_key().point).dump()
+        return hashlib.sha1(bits).digest()  # noqa: S324 - an identifier, not a signature
+    return x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest
+
+
+def _key_id(issued: IssuedCert) -> bytes:
+    ski = issued.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    return ski.value.digest
+
+
+def _regost(cert: x509.Certificate, key: TestKey, signing_key: TestKey) -> x509.Certificate:
+    """Put the real (GOST) subject key in, and sign with the real (GOST or other) issuer key."""
+    tbs = asn1_x509.TbsCertificate.load(cert.tbs_certificate_bytes)
+    if isinstance(key, gost.GostPrivateKey):
+        tbs["subject_public_key_info"] = asn1_x509.PublicKeyInfo.load(key.public_key_info())
+    if isinstance(signing_key, gost.GostPrivateKey):
+        algorithm = {"algorithm": signing_key.params.signature_oid}
+    elif isinstance(signing_key, rsa.RSAPrivateKey):
+        algorithm = {"algorithm": "sha256_rsa", "parameters": asn1_core.Null()}
+    else:
+        algorithm = {"algorithm": "sha256_ecdsa"}
+    tbs["signature"] = asn1_x509.SignedDigestAlgorithm(algorithm)
+    tbs_der = tbs.dump()
+    if isinstance(signing_key, gost.GostPrivateKey):
+        value = gost.sign_certificate_tbs(signing_key, tbs_der)
+    elif isinstance(signing_key, rsa.RSAPrivateKey):
+        value = signing_key.sign(tbs_der, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        value = signing_key.sign(tbs_der, ec.ECDSA(hashes.SHA256()))
+    certificate = asn1_x509.Certificate(
+        {
+            "tbs_certificate": asn1_x509.TbsCertificate.load(tbs_der),
+            "signature_algorithm": asn1_x509.SignedDigestAlgorithm(algorithm),
+            "signature_value": value,
+        }
+    )
+    return x509.load_der_x509_certificate(certificate.dump())
 
 
 def _make_sigex(directory: Path, moment: datetime) -> IssuedCert:
@@ -473,9 +581,13 @@ def _make_sigex(directory: Path, moment: datetime) -> IssuedCert:
     )
 
 
-def _pkcs8(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, encoding: serialization.Encoding
-) -> bytes:
+def _pkcs8(key: TestKey, encoding: serialization.Encoding) -> bytes:
+    if isinstance(key, gost.GostPrivateKey):
+        der = key.private_key_info()
+        if encoding == serialization.Encoding.DER:
+            return der
+        body = base64.encodebytes(der)
+        return b"-----BEGIN PRIVATE KEY-----\n" + body + b"-----END PRIVATE KEY-----\n"
     return key.private_bytes(
         encoding, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -485,7 +597,7 @@ def _write_issued(
     directory: Path,
     name: str,
     cert: x509.Certificate,
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    key: TestKey,
 ) -> IssuedCert:
     # The stem can hold no path separator nor start with a dot: files stay in `directory`.
     stem = _UNSAFE_FILE_CHARS.sub("-", name).strip(".-")[:64] or "cert"
@@ -505,6 +617,21 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
+def _gost_p12(issued: IssuedCert, password: bytes) -> bytes:
+    """NCA's GOST512_*.p12 layout; the alias is the key identifier in hex, as NCA's."""
+    if not isinstance(issued.private_key, gost.GostPrivateKey):
+        raise InputError("a GOST container needs a GOST key")
+    key_id = _key_id(issued)
+    return gateway_pkcs12.build_pfx(
+        issued.private_key.private_key_info(),
+        [issued.certificate],
+        password,
+        friendly_name=key_id.hex(),
+        local_key_id=key_id,
+        iterations=1024,
+    )
+
+
 def _modern_p12(
     alias: bytes, issued: IssuedCert, chain: list[IssuedCert], password: bytes
 ) -> bytes:
@@ -515,6 +642,8 @@ def _modern_p12(
         .hmac_hash(hashes.SHA256())
         .build(password)
     )
+    if isinstance(issued.private_key, gost.GostPrivateKey):
+        raise InputError("cryptography cannot write GOST keys: use _gost_p12")
     return pkcs12.serialize_key_and_certificates(
         alias, issued.private_key, issued.certificate, [c.certificate for c in chain], encryption
     )

@@ -52,6 +52,7 @@ from gateway.errors import (
     TransportError,
     TransportTimeoutError,
 )
+from gateway.gost import GostPrivateKey
 from gateway.identity import Identity
 
 __all__ = ["RetryPolicy", "Transport", "TransportConfig", "TransportResponse"]
@@ -457,6 +458,12 @@ def _ssl_context(config: TransportConfig) -> ssl.SSLContext:
 
 def _load_client_identity(context: ssl.SSLContext, identity: Identity) -> None:
     """Give OpenSSL the client key encrypted with a one-time password, via memory if we can."""
+    if isinstance(identity.private_key, GostPrivateKey):
+        raise ConfigError(
+            "a GOST key cannot be a TLS client key (OpenSSL has no GOST TLS): use the RSA AUTH"
+            " key or the SIGEX key for TLS, and the GOST key for signing",
+            file=identity.source,
+        )
     one_time = secrets.token_hex(32).encode("ascii")
     key_pem = identity.private_key.private_bytes(
         serialization.Encoding.PEM,

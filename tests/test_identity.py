@@ -21,17 +21,22 @@ from asn1crypto import core as asn1_core
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 
 from gateway import pkcs12
 from gateway.errors import IdentityError, InputError, PasswordRequiredError
+from gateway.gost import GostPrivateKey
 from gateway.identity import (
     CertificateInfo,
     Identity,
     describe_certificate,
+    format_name,
     load_certificates,
     load_certificates_from_path,
     load_identity,
@@ -537,23 +542,31 @@ def test_real_nca_wrong_password(kalkan_samples: Path, caplog: pytest.LogCapture
 
 
 @pytest.mark.parametrize(
-    "name", ["ncanode_key_individual_valid_2015.p12", "ncanode_key_ceo_revoked_2015.p12"]
+    ("name", "organization"),
+    [("ncanode_key_individual_valid_2015.p12", False), ("ncanode_key_ceo_revoked_2015.p12", True)],
 )
-def test_real_gost_containers_are_not_supported_yet(
-    kalkan_samples: Path, name: str, caplog: pytest.LogCaptureFixture
+def test_real_gost_containers_load(
+    kalkan_samples: Path, name: str, organization: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     path = kalkan_samples / "keys" / name
-    with pytest.raises(IdentityError, match=r"GOST 34\.10-2015 keys are not supported yet") as ok:
-        load_identity_from_path(path, password=NCA_GOST_PASSWORD)
-    assert "wrong password" not in str(ok.value)
-    assert "the password is right" in str(ok.value)
-    assert "1.2.398.3.10.1.1.2.2" in str(ok.value)
-    assert ok.value.file == str(path)
-    _assert_secret_hidden(NCA_GOST_PASSWORD, ok.value, caplog)
-    # ...while a wrong password on the same file is still reported as one,
-    with pytest.raises(IdentityError, match="wrong password"):
+    identity = load_identity_from_path(path, password=NCA_GOST_PASSWORD)
+    assert isinstance(identity.private_key, GostPrivateKey)
+    assert identity.private_key.key_type == "gost2015-512"
+    assert identity.alias is not None
+    assert len(identity.alias) == 40  # the key id in hex
+    info = describe_certificate(identity.certificate, now=datetime(2023, 1, 1, tzinfo=UTC))
+    assert info.key_algorithm == "GOST 34.10-2015"
+    assert info.key_size == 512
+    assert info.purpose == "SIGN"
+    assert (info.bin is not None) == organization
+    assert "GOST" in format_name(identity.certificate.issuer)
+    # A wrong password is reported as one (the container's MAC), without the password,
+    with pytest.raises(IdentityError, match="wrong password") as wrong:
         load_identity_from_path(path, password=WRONG)
+    assert wrong.value.file == str(path)
+    _assert_secret_hidden(WRONG, wrong.value, caplog)
+    _assert_secret_hidden(NCA_GOST_PASSWORD, wrong.value, caplog)
     # ...and no password as a missing one.
     with pytest.raises(PasswordRequiredError):
         load_identity_from_path(path)
@@ -759,16 +772,11 @@ def _oid(dotted: str) -> bytes:
     return bytes(asn1_core.ObjectIdentifier(dotted).dump())
 
 
-def _gost_2015_pkcs8() -> bytes:
-    """An unencrypted PKCS#8 GOST 34.10-2015 key in Kalkan's layout (protocol.md §4)."""
-    params = _tlv(0x30, _oid("1.2.398.3.10.1.1.2.2.1") + _oid("1.2.398.3.10.1.3.3"))
-    algorithm = _tlv(0x30, _oid("1.2.398.3.10.1.1.2.2") + params)
-    private = _tlv(0x04, _tlv(0x04, bytes(range(1, 65))))
-    return _tlv(0x30, b"\x02\x01\x00" + algorithm + private)
-
-
-def test_gost_pkcs8_key_files_are_not_supported_yet(pki: TestPki) -> None:
-    der_key = _gost_2015_pkcs8()
+def test_gost_pkcs8_key_files_load(pki: TestPki) -> None:
+    """The exported form of a GOST key: PKCS#8 DER, PEM, or a plain key bag; no password."""
+    key = pki.signer_gost.private_key
+    assert isinstance(key, GostPrivateKey)
+    der_key = key.private_key_info()
     assert not pkcs12.is_encrypted_pkcs8(der_key)
     pem_key = (
         b"-----BEGIN PRIVATE KEY-----\n"
@@ -784,10 +792,89 @@ def test_gost_pkcs8_key_files_are_not_supported_yet(pki: TestPki) -> None:
     )
     safe_contents = asn1_pkcs12.SafeContents([bag]).dump()
     p12 = _p12([cms.ContentInfo({"content_type": "data", "content": safe_contents})])
-    cert = _cert_pem(pki.signer.certificate)
+    cert = _cert_pem(pki.signer_gost.certificate)
     for data in (der_key, pem_key, p12):
-        with pytest.raises(
-            IdentityError, match=r"GOST 34\.10-2015 keys are not supported yet"
-        ) as e:
-            load_identity(data, cert_data=cert, source="gost.key")
-        assert "password" not in str(e.value)  # none was needed, none was given
+        identity = load_identity(data, cert_data=cert, source="gost.key")
+        assert identity.private_key == key
+        assert identity.certificate == pki.signer_gost.certificate
+    # The wrong certificate is still refused, by public key.
+    with pytest.raises(IdentityError, match="belongs to the private key"):
+        load_identity(der_key, cert_data=_cert_pem(pki.signer_gost256.certificate))
+    with pytest.raises(IdentityError, match="belongs to the private key"):
+        load_identity(der_key, cert_data=_cert_pem(pki.signer.certificate))
+
+
+def _pbes2_encrypt(private_key_info: bytes, password: bytes) -> bytes:
+    """Encrypted PKCS#8 (PBES2: PBKDF2-HMAC-SHA256 + AES-256-CBC), built here independently."""
+    salt, iv, rounds = os.urandom(16), os.urandom(16), 2048
+    key = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=salt, iterations=rounds).derive(
+        password
+    )
+    padder = sym_padding.PKCS7(128).padder()
+    plain = padder.update(private_key_info) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return bytes(
+        asn1_keys.EncryptedPrivateKeyInfo(
+            {
+                "encryption_algorithm": {
+                    "algorithm": "pbes2",
+                    "parameters": {
+                        "key_derivation_func": {
+                            "algorithm": "pbkdf2",
+                            "parameters": {
+                                "salt": asn1_core.OctetString(salt),
+                                "iteration_count": rounds,
+                                "prf": {"algorithm": "sha256"},
+                            },
+                        },
+                        "encryption_scheme": {"algorithm": "aes256_cbc", "parameters": iv},
+                    },
+                },
+                "encrypted_data": encryptor.update(plain) + encryptor.finalize(),
+            }
+        ).dump()
+    )
+
+
+def test_encrypted_gost_pkcs8_loads(pki: TestPki, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = pki.signer_gost256.private_key
+    assert isinstance(key, GostPrivateKey)
+    encrypted = _pbes2_encrypt(key.private_key_info(), b"s3cret")
+    pem = (
+        b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n"
+        + base64.encodebytes(encrypted)
+        + b"-----END ENCRYPTED PRIVATE KEY-----\n"
+    )
+    cert = _cert_pem(pki.signer_gost256.certificate)
+    for data in (encrypted, pem):
+        identity = load_identity(data, password=b"s3cret", cert_data=cert)
+        assert identity.private_key == key
+        with pytest.raises(PasswordRequiredError):
+            load_identity(data, cert_data=cert)
+        with pytest.raises(IdentityError, match="wrong password") as wrong:
+            load_identity(data, password=WRONG, cert_data=cert, source="k.pem")
+        assert wrong.value.file == "k.pem"
+        _assert_secret_hidden(b"s3cret", wrong.value, caplog)
+
+
+def test_generated_gost_container_loads(pki: TestPki) -> None:
+    assert pki.signer_gost_p12.name.startswith("GOST512_")
+    identity = load_identity_from_path(pki.signer_gost_p12, password=pki.password.encode())
+    assert identity.private_key == pki.signer_gost.private_key
+    assert identity.certificate == pki.signer_gost.certificate
+    assert pki.signer_gost_p12.name == f"GOST512_{identity.alias}.p12"
+    with pytest.raises(IdentityError, match="no entry with alias"):
+        load_identity_from_path(
+            pki.signer_gost_p12, password=pki.password.encode(), alias="someone-else"
+        )
+
+
+def test_legacy_gost_2004_keys_are_refused_with_the_reason(pki: TestPki) -> None:
+    """GOST 34.310-2004 (GOSTKNCA_*): recognised, refused, and told why (docs/gost.md)."""
+    params = _tlv(0x30, _oid("1.2.398.3.10.1.1.1.1.1") + _oid("1.2.398.3.10.1.3.1.1.0"))
+    algorithm = _tlv(0x30, _oid("1.2.398.3.10.1.1.1.1") + params)
+    private = _tlv(0x04, _tlv(0x02, b"\x01" * 32))
+    der_key = _tlv(0x30, b"\x02\x01\x00" + algorithm + private)
+    with pytest.raises(IdentityError, match=r"GOST 34\.310-2004 keys \(GOSTKNCA_\*\) are not"):
+        load_identity(der_key, cert_data=_cert_pem(pki.signer.certificate), source="old.key")
