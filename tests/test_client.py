@@ -195,6 +195,32 @@ def test_unknown_service_and_bad_credentials_are_typed_faults(
         assert "not-the-password" not in str(info.value)
 
 
+@pytest.mark.parametrize("which", ["signer_gost", "signer_gost256"])
+def test_gost_signed_requests_are_accepted(
+    which: str, pki: TestPki, emulator: RunningEmulator, tls_identity: Identity
+) -> None:
+    """A GOST 34.10-2015 transport signature (NCA's GOST512 keys) passes the emulator's
+    VerifyPolicy over real mutual TLS, with the RSA AUTH-style key for TLS."""
+    gost_signer = make_signer(
+        load_identity_from_path(
+            getattr(pki, which).key_path, cert_path=getattr(pki, which).cert_path
+        )
+    )
+    assert gost_signer.suite.name.startswith("gost2015-")
+    with _client(pki, emulator, gost_signer, tls_identity) as gateway:
+        answer = gateway.send("echo", _payload(), message_id=f"m-{which}")
+    assert answer.ok
+    assert answer.data is not None
+    assert answer.data.findtext(".//{urn:p}text") == "Сәлем"
+    assert f"m-{which}" in emulator.accepted_message_ids()
+
+
+def test_a_gost_key_cannot_be_the_tls_key(pki: TestPki) -> None:
+    identity = load_identity_from_path(pki.signer_gost_p12, password=pki.password.encode())
+    with pytest.raises(ConfigError, match="GOST key cannot be a TLS client key"):
+        _transport(pki, identity)
+
+
 def test_wrong_key_is_a_signature_fault(
     pki: TestPki, emulator: RunningEmulator, tls_identity: Identity
 ) -> None:

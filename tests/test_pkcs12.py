@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from asn1crypto import cms
 from asn1crypto import core as asn1_core
+from asn1crypto import keys as asn1_keys
 from asn1crypto import parser as asn1_parser
 from asn1crypto import pkcs12 as asn1_pkcs12
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 
 from gateway import pkcs12
-from gateway.errors import InputError
+from gateway.errors import IdentityError, InputError, PasswordRequiredError
+from gateway.gost import GostPrivateKey
 from gateway.testpki import TestPki
 
 
@@ -224,3 +228,115 @@ def test_every_damaged_byte_is_a_layout_or_an_input_error(pki: TestPki, containe
         for damaged in (flipped, data[:position]):
             with contextlib.suppress(InputError):
                 pkcs12.read_pfx_layout(damaged)
+
+
+# ---------------------------------------------------------------- decryption (GOST path)
+
+
+def _rsa_pkcs8(pki: TestPki) -> bytes:
+    key = pki.signer.private_key
+    assert not isinstance(key, GostPrivateKey)
+    return key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@pytest.mark.parametrize("mac_hash", [hashes.SHA1(), hashes.SHA256()])  # noqa: S303 - NCA MACs
+def test_kdf_decrypts_what_cryptography_encrypts(
+    pki: TestPki, mac_hash: hashes.HashAlgorithm
+) -> None:
+    """Our RFC 7292 KDF against an independent implementation: cryptography's (OpenSSL's)
+    3DES key bag and MAC open with it, and only with the right password."""
+    key = pki.signer.private_key
+    assert not isinstance(key, GostPrivateKey)
+    encryption = (
+        serialization.PrivateFormat.PKCS12.encryption_builder()
+        .key_cert_algorithm(crypto_pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
+        .kdf_rounds(1500)
+        .hmac_hash(mac_hash)
+        .build(b"p\xc3\xa4ss")  # non-ASCII: B.1's UTF-16BE conversion matters
+    )
+    data = crypto_pkcs12.serialize_key_and_certificates(
+        b"k", key, pki.signer.certificate, [pki.ca.certificate], encryption
+    )
+    pkcs12.verify_mac(data, "päss".encode(), source="c.p12")
+    (bag,) = pkcs12.read_pfx_layout(data).key_bags
+    assert bag.encryption == "pkcs12_sha1_tripledes_3key"
+    plain = pkcs12.decrypt_private_key(bag.data, "päss".encode(), source="c.p12")
+    assert plain == _rsa_pkcs8(pki)
+    certificates = pkcs12.read_certificates(data, "päss".encode(), source="c.p12")
+    assert set(certificates) == {pki.signer.certificate, pki.ca.certificate}
+    with pytest.raises(IdentityError, match="MAC does not match"):
+        pkcs12.verify_mac(data, b"pass", source="c.p12")
+    with pytest.raises(IdentityError, match="wrong password or damaged key"):
+        pkcs12.decrypt_private_key(bag.data, b"pass", source="c.p12")
+    with pytest.raises(PasswordRequiredError):
+        pkcs12.decrypt_private_key(bag.data, None, source="c.p12")
+
+
+def test_rc2_40_certificate_parts_open(kalkan_samples: Path) -> None:
+    """NCA's RC2-40 certificate bag (RSA container): the same certificates as cryptography's
+    own loader returns for the whole container."""
+    path = next((kalkan_samples / "keys").glob("ncanode2018_RSA256_*.p12"))
+    data = path.read_bytes()
+    pkcs12.verify_mac(data, b"Qwerty12", source=str(path))
+    expected = crypto_pkcs12.load_pkcs12(data, b"Qwerty12")
+    assert expected.cert is not None
+    found = pkcs12.read_certificates(data, b"Qwerty12", source=str(path))
+    assert found == (expected.cert.certificate,)
+    (bag,) = pkcs12.read_pfx_layout(data).key_bags
+    plain = pkcs12.decrypt_private_key(bag.data, b"Qwerty12", source=str(path))
+    assert expected.key is not None
+    assert plain == expected.key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def test_pbes2_pkcs8_decrypts(pki: TestPki) -> None:
+    key = pki.signer.private_key
+    assert not isinstance(key, GostPrivateKey)
+    encrypted = key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw"),  # PBES2, PBKDF2-HMAC-SHA256, AES-256-CBC
+    )
+    assert pkcs12.decrypt_private_key(encrypted, b"pw", source="k.der") == _rsa_pkcs8(pki)
+    with pytest.raises(IdentityError, match="wrong password"):
+        pkcs12.decrypt_private_key(encrypted, b"pW", source="k.der")
+
+
+def test_unsupported_key_encryption_is_named() -> None:
+    info = asn1_keys.EncryptedPrivateKeyInfo(
+        {
+            "encryption_algorithm": {
+                "algorithm": "pkcs12_sha1_rc4_128",
+                "parameters": {"salt": b"12345678", "iterations": 1},
+            },
+            "encrypted_data": b"\x00" * 16,
+        }
+    )
+    with pytest.raises(IdentityError) as caught:
+        pkcs12.decrypt_private_key(info.dump(), b"pw", source="k.der")
+    assert "encrypted with pkcs12_sha1_rc4_128, which shep cannot decrypt" in str(caught.value)
+    assert caught.value.file == "k.der"
+
+
+def test_built_gost_container_opens_in_openssl(pki: TestPki) -> None:
+    """build_pfx writes what OpenSSL reads: its MAC and both bags check out there too."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl CLI not installed")
+    result = subprocess.run(
+        [openssl, "pkcs12", "-info", "-noout", "-in", str(pki.signer_gost_p12), "-passin", "stdin"],
+        input=pki.password.encode() + b"\n",
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert b"MAC: sha1" in result.stderr
+    assert b"Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC" in result.stderr

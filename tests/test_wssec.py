@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import functools
 import shutil
@@ -16,7 +17,16 @@ from lxml import etree
 
 from gateway.errors import Rejection, SignatureError, VerificationError
 from gateway.identity import Identity, load_identity_from_path
-from gateway.suites import ECDSA_SHA256, EXC_C14N, RSA_SHA1, RSA_SHA256, find_suite
+from gateway.suites import (
+    ECDSA_SHA256,
+    EXC_C14N,
+    GOST2015_256,
+    GOST2015_512,
+    RSA_SHA1,
+    RSA_SHA256,
+    SignatureSuite,
+    find_suite,
+)
 from gateway.testpki import IssuedCert, TestPki, make_ca
 from gateway.wssec import Signer, VerifyPolicy, make_signer, sign_envelope, verify_envelope
 from gateway.xmlns import DS, SOAP11, SOAP12, WSSE, WSU, qname
@@ -846,3 +856,119 @@ def test_nca_long_cyrillic_names_do_not_warn(kalkan_samples: Path) -> None:
             time=leaf.not_valid_before_utc + timedelta(days=30),
         )
         assert verify_envelope(path.read_bytes(), policy).certificate == leaf
+
+
+# --------------------------------------------------------------------------- GOST 34.10-2015
+
+
+@pytest.fixture(scope="module")
+def gost_policy(pki: TestPki) -> VerifyPolicy:
+    return VerifyPolicy(trusted_certs=(pki.gost_ca.certificate,))
+
+
+@pytest.fixture(scope="module")
+def gost_signed(pki: TestPki) -> bytes:
+    return sign_envelope(SOAP11_REQUEST, make_signer(_identity(pki.signer_gost)))
+
+
+@pytest.mark.parametrize(
+    ("which", "suite", "size"),
+    [("signer_gost", GOST2015_512, 128), ("signer_gost256", GOST2015_256, 64)],
+)
+def test_gost_keys_sign_with_the_pkigovkz_suite(
+    which: str, suite: SignatureSuite, size: int, pki: TestPki, gost_policy: VerifyPolicy
+) -> None:
+    signer = make_signer(_identity(getattr(pki, which)))
+    assert signer.suite is suite
+    signed = sign_envelope(SOAP11_REQUEST, signer)
+    root = _root(signed)
+    method = root.find(f".//{{{DS}}}SignatureMethod")
+    digest = root.find(f".//{{{DS}}}DigestMethod")
+    assert method is not None
+    assert digest is not None
+    bits = suite.name.rsplit("-", 1)[1]
+    pkigovkz = "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:"
+    assert method.get("Algorithm") == f"{pkigovkz}gostr34102015-gostr34112015-{bits}"
+    assert digest.get("Algorithm") == f"{pkigovkz}gostr34112015-{bits}"
+    value = "".join((root.findtext(f".//{{{DS}}}SignatureValue") or "").split())
+    assert len(base64.b64decode(value)) == size
+    assert b"QUJD&#13;\nREVG" in signed  # the signed Body reaches the wire unchanged
+    result = verify_envelope(signed, gost_policy)
+    assert result.suite is suite
+    assert result.message_id == "msg-0001"
+
+
+@pytest.mark.parametrize("key_ref", ["keyidentifier", "bst", "issuerserial"])
+def test_gost_key_reference_forms_round_trip(key_ref: str, pki: TestPki) -> None:
+    signer = make_signer(_identity(pki.signer_gost256), key_ref=key_ref)  # type: ignore[arg-type]
+    signed = sign_envelope(SOAP11_REQUEST, signer)
+    policy = VerifyPolicy(
+        trusted_certs=(pki.gost_ca.certificate,), intermediates=(pki.signer_gost256.certificate,)
+    )
+    assert verify_envelope(signed, policy).key_ref == key_ref
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+def test_attacks_on_gost_signatures_are_rejected(
+    name: str, gost_signed: bytes, gost_policy: VerifyPolicy
+) -> None:
+    mutate, reason = ATTACKS[name]
+    error = _reject(mutate(gost_signed), gost_policy)
+    assert error.reason is reason, str(error)
+
+
+def _claim(signed: bytes, signature_uri: str, digest_uri: str | None = None) -> bytes:
+    root = _root(signed)
+    method = root.find(f".//{{{DS}}}SignatureMethod")
+    assert method is not None
+    old = method.get("Algorithm")
+    method.set("Algorithm", signature_uri)
+    if digest_uri is not None:
+        digest = root.find(f".//{{{DS}}}DigestMethod")
+        assert digest is not None
+        digest.set("Algorithm", digest_uri)
+    assert old != signature_uri
+    return etree.tostring(root)
+
+
+def test_gost_key_confusion_is_refused(
+    signed: bytes, gost_signed: bytes, pki: TestPki, gost_policy: VerifyPolicy
+) -> None:
+    both = VerifyPolicy(trusted_certs=(pki.ca.certificate, pki.gost_ca.certificate))
+    # An RSA certificate under a GOST algorithm, a GOST certificate under RSA,
+    confused = [
+        _claim(signed, GOST2015_512.signature_uri, GOST2015_512.digest_uri),
+        _claim(gost_signed, RSA_SHA256.signature_uri, RSA_SHA256.digest_uri),
+        # ...and a 512-bit key under the 256-bit algorithm.
+        _claim(gost_signed, GOST2015_256.signature_uri, GOST2015_256.digest_uri),
+    ]
+    for data in confused:
+        assert _reject(data, both).reason is Rejection.ALGORITHM_NOT_ALLOWED
+    # GOST signature with a SHA-256 digest method: not a suite's pair.
+    mixed = _claim(gost_signed, GOST2015_512.signature_uri + "-x", None)
+    assert _reject(mixed, gost_policy).reason is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+def test_policy_without_gost_refuses_gost(gost_signed: bytes, pki: TestPki) -> None:
+    rsa_only = VerifyPolicy(
+        trusted_certs=(pki.gost_ca.certificate,), suites=frozenset({RSA_SHA256})
+    )
+    assert _reject(gost_signed, rsa_only).reason is Rejection.ALGORITHM_NOT_ALLOWED
+
+
+def test_gost_signature_from_an_untrusted_gost_ca(gost_signed: bytes, pki: TestPki) -> None:
+    stranger_ca = make_ca(pki.directory / "gost-other", "Other GOST CA", key_type="gost2015-256")
+    issued = pki.issue("gost stranger", key_type="gost2015-256", issuer=stranger_ca)
+    signed = sign_envelope(SOAP11_REQUEST, make_signer(_identity(issued)))
+    policy = VerifyPolicy(trusted_certs=(pki.gost_ca.certificate,))
+    assert _reject(signed, policy).reason is Rejection.UNTRUSTED_CERTIFICATE
+    # Same subject name as the trusted CA, different key: names alone do not chain.
+    impostor_ca = make_ca(
+        pki.directory / "gost-impostor",
+        "impostor",
+        common_name=pki.gost_ca.certificate.subject.rfc4514_string().split("CN=")[1].split(",")[0],
+        key_type="gost2015-512",
+    )
+    forged = pki.issue("gost forged", key_type="gost2015-512", issuer=impostor_ca)
+    signed = sign_envelope(SOAP11_REQUEST, make_signer(_identity(forged)))
+    assert _reject(signed, policy).reason is Rejection.UNTRUSTED_CERTIFICATE

@@ -166,7 +166,7 @@ def emulator_config_from_pki(pki: TestPki, **overrides: Any) -> EmulatorConfig:
         server_cert=pki.server.cert_path,
         server_key=pki.server.key_path,
         client_ca=pki.ca.cert_path,
-        trusted_certs=(pki.ca.certificate, pki.sigex.certificate),
+        trusted_certs=(pki.ca.certificate, pki.gost_ca.certificate, pki.sigex.certificate),
         senders={"demo-system": None, "test-sender": "test-sender-password"},
     )
     try:
