@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from asn1crypto import cms
 from cryptography import x509
-from gostcrypto import gostsignature
 from cryptography.hazmat.primitives.serialization import Encoding
+from gostcrypto import gostsignature
 from lxml import etree
 
 from gateway import gost, pkcs12
@@ -263,7 +263,7 @@ def test_kalkan_vector_from_ncalayer_rs() -> None:
 # ------------------------------------------------------------------ known-answer tests
 
 M1 = b"012345678901234567890123456789012345678901234567890123456789012"
-M2 = "Се ветри, Стрибожи внуци, веютъ с моря стрелами на храбрыя плъкы Игоревы".encode("cp1251")
+M2 = "Се ветри, Стрибожи внуци, веютъ с моря стрелами на храбрыя плъкы Игоревы".encode("cp1251")  # noqa: RUF001
 
 
 @pytest.mark.parametrize(
