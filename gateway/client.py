@@ -124,6 +124,11 @@ class GatewayClient:
         self._policy = response_policy
         self._require_signed = require_signed_response
 
+    @property
+    def signer(self) -> Signer:
+        """The prepared key and suite every request is signed with."""
+        return self._signer
+
     def __enter__(self) -> GatewayClient:
         return self
 

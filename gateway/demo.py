@@ -102,6 +102,15 @@ def run_demo(workdir: Path | None = None) -> list[str]:
             ]
             with open_client(profile, environ={}) as client:
                 lines += _exchanges(client)
+            # The same gateway, the transport signature made with NCA's current key type.
+            gost_profile = replace(profile, signing_key=pki.signer_gost_p12)
+            with open_client(gost_profile, environ={}) as client:
+                answer = client.send("echo", parse_xml(_SAMPLE_PAYLOAD, source="sample").getroot())
+                suite = client.signer.suite.name
+            lines.append(
+                f"  sync  echo      {answer.status_code}, signed with {suite} "
+                f"({pki.signer_gost_p12.name[:16]}…, GOST 34.10-2015 in pure Python)"
+            )
             accepted = len(emulator.accepted_message_ids())
         lines.append(f"  emulator        accepted {accepted} signed messages, stopped")
         return lines

@@ -74,6 +74,7 @@ _KEY_REFS: frozenset[str] = frozenset(get_args(KeyRef))
 _ID_ATTRIBUTES = (qname(WSU, "Id"), "Id", "ID", "id", qname(XML, "id"))
 _BODY_ID = qname(WSU, "Id")
 DEFAULT_MAX_ENVELOPE_BYTES = 16 * 1024 * 1024
+_GOST_2004_URI = "http://www.w3.org/2001/04/xmldsig-more#gost34310-gost34311"
 
 
 # --------------------------------------------------------------------------- signing
@@ -464,6 +465,12 @@ def _check_signed_info(
         )
     uri = method.get("Algorithm") or "(none)"
     allowed = {s.signature_uri: s for s in policy.suites}
+    if uri == _GOST_2004_URI:
+        raise _not_allowed(
+            "GOST 34.310-2004 signatures cannot be checked: no maintained Python library"
+            " implements GOST 34.311-95 (docs/gost.md); the gateway's own responses use them",
+            "SignatureMethod",
+        )
     if uri not in allowed:
         raise _not_allowed(
             f"signature algorithm {uri} is not allowed by the policy", "SignatureMethod"

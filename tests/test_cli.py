@@ -226,5 +226,6 @@ def test_demo_runs_the_main_job(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (code, err) == (0, "")
     assert "sync  echo      SCSS001" in out
     assert "fault ESRV001" in out
-    assert "accepted 5 signed messages" in out
+    assert "signed with gost2015-512" in out
+    assert "accepted 6 signed messages" in out
     assert (tmp_path / "pki" / "shep.toml").is_file()

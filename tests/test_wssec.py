@@ -972,3 +972,18 @@ def test_gost_signature_from_an_untrusted_gost_ca(gost_signed: bytes, pki: TestP
     forged = pki.issue("gost forged", key_type="gost2015-512", issuer=impostor_ca)
     signed = sign_envelope(SOAP11_REQUEST, make_signer(_identity(forged)))
     assert _reject(signed, policy).reason is Rejection.UNTRUSTED_CERTIFICATE
+
+
+def test_gost_2004_signatures_are_refused_with_the_reason(
+    signed: bytes, policy: VerifyPolicy
+) -> None:
+    """The gateway's own (WSS4J, GOST 34.310-2004) signatures: named, not silently unknown."""
+    legacy = _claim(
+        signed,
+        "http://www.w3.org/2001/04/xmldsig-more#gost34310-gost34311",
+        "http://www.w3.org/2001/04/xmldsig-more#gost34311",
+    )
+    error = _reject(legacy, policy)
+    assert error.reason is Rejection.ALGORITHM_NOT_ALLOWED
+    assert "GOST 34.310-2004" in str(error)
+    assert "docs/gost.md" in str(error)
