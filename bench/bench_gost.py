@@ -77,17 +77,23 @@ def measure_alternating(
     min_calls: int,
     slice_seconds: float = 0.05,
 ) -> dict[str, Rate]:
-    """bench_sign's ``measure_interleaved`` with at least ``min_calls`` per variant and no
-    warm-up of its own, for calls of seconds each (Streebog of 1 MiB): the caller warms up."""
+    """bench_sign's ``measure_interleaved`` for calls of up to seconds each (Streebog of
+    1 MiB): no warm-up of its own (the caller warms up on a small input), at least
+    ``min_calls`` per variant, and a variant leaves the rotation once it has enough."""
     gc.collect()
     durations: dict[str, list[float]] = {name: [] for name in calls}
-    while any(len(spent) < min_calls or sum(spent) < seconds for spent in durations.values()):
+
+    def wanted(spent: list[float]) -> bool:
+        return len(spent) < min_calls or sum(spent) < seconds
+
+    while any(wanted(spent) for spent in durations.values()):
         for name, call in calls.items():
+            spent = durations[name]
             slice_end = time.perf_counter() + slice_seconds
-            while time.perf_counter() < slice_end:
+            while wanted(spent) and time.perf_counter() < slice_end:
                 start = time.perf_counter()
                 call()
-                durations[name].append(time.perf_counter() - start)
+                spent.append(time.perf_counter() - start)
     return {name: Rate(tuple(spent)) for name, spent in durations.items()}
 
 
@@ -198,7 +204,7 @@ def _versions() -> Iterator[str]:
 
 def _ratio(value: float) -> str:
     """A ratio to the baseline, with the slowdown spelled out (ratios here are far below 1)."""
-    return f"{value:.4f} (1/{1 / value:,.0f})" if value < 1 else f"{value:.2f}"
+    return f"{value:.2g} (1/{1 / value:,.0f})" if value < 1 else f"{value:.2f}"
 
 
 def _ms(rate: Rate) -> float:
@@ -206,10 +212,10 @@ def _ms(rate: Rate) -> float:
 
 
 def _pair_cells(pair: Pair, base: Pair, digits: int) -> str:
-    """sign/s, verify/s, ms per call of each, and the two ratios to ``base`` (blank for it)."""
+    """sign/s, verify/s, ms per call of each, and the two ratios to ``base`` (none for it)."""
     cells = (
         f"{pair.sign.per_second:10.{digits}f} {pair.verify.per_second:10.{digits}f} "
-        f"{_ms(pair.sign):9.{digits + 1}f} {_ms(pair.verify):10.{digits + 1}f}"
+        f"{_ms(pair.sign):9.3f} {_ms(pair.verify):10.3f}"
     )
     if pair is base:
         return cells
@@ -281,10 +287,12 @@ def print_breakdown(
             sign_rest = _ms(pair.sign) - signature - body
             verify_rest = _ms(pair.verify) - own - chain - body
             print(
-                f"  {row.label:>8} {name}: sign {_ms(pair.sign):.1f} = signature {signature:.1f}"
-                f" + Body hash {body:.1f} + rest {sign_rest:.1f}; verify {_ms(pair.verify):.1f}"
-                f" = signature {own:.1f} + CA's GOST-512 {chain:.1f} + Body hash {body:.1f}"
-                f" + rest {verify_rest:.1f}"
+                f"  {row.label:>8} {name} sign   {_ms(pair.sign):7.1f} = signature"
+                f" {signature:.1f} + Body hash {body:.1f} + rest {sign_rest:.1f}"
+            )
+            print(
+                f"  {'':>8} {name} verify {_ms(pair.verify):7.1f} = signature {own:.1f}"
+                f" + CA's GOST-512 {chain:.1f} + Body hash {body:.1f} + rest {verify_rest:.1f}"
             )
 
 

@@ -1,7 +1,7 @@
 """shep-gateway: talk to Kazakhstan's e-Government gateway (ShEP) through its external gateway.
 
 Build a channel request from the published v10 contracts, sign it with the gateway's
-WS-Security transport signature using an NCA or SIGEX key, send it over HTTPS with mutual TLS
+WS-Security transport signature using an NCA (RSA or GOST 34.10-2015) or SIGEX key, send it over HTTPS with mutual TLS
 (``GatewayClient``), and verify signed envelopes by an explicit policy::
 
     from gateway import (VerifyPolicy, build_sync_request, load_identity_from_path,
@@ -48,7 +48,15 @@ from gateway.identity import (
     load_identity,
     load_identity_from_path,
 )
-from gateway.suites import ECDSA_SHA256, RSA_SHA256, SignatureSuite, register_suite
+from gateway.gost import GostPrivateKey
+from gateway.suites import (
+    ECDSA_SHA256,
+    GOST2015_256,
+    GOST2015_512,
+    RSA_SHA256,
+    SignatureSuite,
+    register_suite,
+)
 from gateway.transport import RetryPolicy, Transport, TransportConfig
 from gateway.wssec import (
     Signer,
@@ -61,6 +69,8 @@ from gateway.wssec import (
 
 __all__ = [
     "ECDSA_SHA256",
+    "GOST2015_256",
+    "GOST2015_512",
     "RSA_SHA256",
     "ConfigError",
     "ConnectError",
@@ -71,6 +81,7 @@ __all__ = [
     "GatewayError",
     "GatewayFaultError",
     "GatewayResponse",
+    "GostPrivateKey",
     "HostileXmlError",
     "HttpStatusError",
     "Identity",

@@ -44,7 +44,10 @@ __all__ = [
     "find_params",
     "generate_private_key",
     "is_gost_certificate",
+    "is_gost_private_key_info",
     "load_private_key_info",
+    "public_key_info",
+    "sign_certificate_tbs",
     "streebog",
     "verify_certificate_signature",
 ]
