@@ -1,7 +1,8 @@
 """shep-gateway: talk to Kazakhstan's e-Government gateway (ShEP) through its external gateway.
 
 Build a channel request from the published v10 contracts, sign it with the gateway's
-WS-Security transport signature using an NCA (RSA or GOST 34.10-2015) or SIGEX key, send it over HTTPS with mutual TLS
+WS-Security transport signature using an NCA (RSA or GOST 34.10-2015) or SIGEX key, send it
+over HTTPS with mutual TLS
 (``GatewayClient``), and verify signed envelopes by an explicit policy::
 
     from gateway import (VerifyPolicy, build_sync_request, load_identity_from_path,
@@ -40,6 +41,7 @@ from gateway.errors import (
     VerificationError,
     XmlError,
 )
+from gateway.gost import GostPrivateKey
 from gateway.identity import (
     Identity,
     describe_certificate,
@@ -48,7 +50,6 @@ from gateway.identity import (
     load_identity,
     load_identity_from_path,
 )
-from gateway.gost import GostPrivateKey
 from gateway.suites import (
     ECDSA_SHA256,
     GOST2015_256,
