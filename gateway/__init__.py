@@ -2,8 +2,7 @@
 
 Build a channel request from the published v10 contracts, sign it with the gateway's
 WS-Security transport signature using an NCA (RSA or GOST 34.10-2015) or SIGEX key, send it
-over HTTPS with mutual TLS
-(``GatewayClient``), and verify signed envelopes by an explicit policy::
+over HTTPS with mutual TLS (``GatewayClient``), and verify signed envelopes by an explicit policy::
 
     from gateway import (VerifyPolicy, build_sync_request, load_identity_from_path,
                          make_signer, sign_envelope, sync_channel, verify_envelope)
