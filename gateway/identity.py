@@ -674,6 +674,9 @@ def _load_private_key(
             raise PasswordRequiredError(
                 "the private key is encrypted: a password is needed", file=source
             ) from exc
+        with contextlib.suppress(IdentityError):
+            # A GOST key under an encryption cryptography cannot undo (2-key 3DES, RC2-128).
+            return _load_gost_pkcs8(data, password, encrypted=True, source=source)
         raise IdentityError(f"wrong password or damaged {what}", file=source) from exc
     return _usable_key(key, source)
 

@@ -288,6 +288,8 @@ def _cipher_for(algorithm: Any, password: bytes) -> tuple[CipherAlgorithm, bytes
         salt, rounds = algorithm.kdf_salt, algorithm.kdf_iterations
         key = pkcs12_kdf(password, salt, rounds, purpose=_KEY_PURPOSE, length=size)
         iv = pkcs12_kdf(password, salt, rounds, purpose=_IV_PURPOSE, length=8)
+        if factory is TripleDES and size == 16:
+            key += key[:8]  # two-key 3DES is K1 K2 K1; cryptography wants it spelled out
         return factory(key), iv, 64
     if name == "pbes2" and algorithm.kdf == "pbkdf2":
         prf = _PBES2_HMACS.get(algorithm.kdf_hmac)

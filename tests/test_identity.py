@@ -21,6 +21,7 @@ from asn1crypto import core as asn1_core
 from asn1crypto import keys as asn1_keys
 from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
+from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import padding as sym_padding
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -878,3 +879,28 @@ def test_legacy_gost_2004_keys_are_refused_with_the_reason(pki: TestPki) -> None
     der_key = _tlv(0x30, b"\x02\x01\x00" + algorithm + private)
     with pytest.raises(IdentityError, match=r"GOST 34\.310-2004 keys \(GOSTKNCA_\*\) are not"):
         load_identity(der_key, cert_data=_cert_pem(pki.signer.certificate), source="old.key")
+
+
+def test_gost_pkcs8_under_an_encryption_cryptography_cannot_undo(pki: TestPki) -> None:
+    """Two-key 3DES (PKCS#12 PBE) around a GOST key: cryptography fails, we decrypt."""
+    key = pki.signer_gost256.private_key
+    assert isinstance(key, GostPrivateKey)
+    salt, rounds = os.urandom(8), 100
+    secret = pkcs12.pkcs12_kdf(b"pw", salt, rounds, purpose=1, length=16)
+    iv = pkcs12.pkcs12_kdf(b"pw", salt, rounds, purpose=2, length=8)
+    padder = sym_padding.PKCS7(64).padder()
+    plain = padder.update(key.private_key_info()) + padder.finalize()
+    encryptor = Cipher(TripleDES(secret + secret[:8]), modes.CBC(iv)).encryptor()
+    encrypted = asn1_keys.EncryptedPrivateKeyInfo(
+        {
+            "encryption_algorithm": {
+                "algorithm": "pkcs12_sha1_tripledes_2key",
+                "parameters": {"salt": salt, "iterations": rounds},
+            },
+            "encrypted_data": encryptor.update(plain) + encryptor.finalize(),
+        }
+    ).dump()
+    cert = _cert_pem(pki.signer_gost256.certificate)
+    assert load_identity(encrypted, password=b"pw", cert_data=cert).private_key == key
+    with pytest.raises(IdentityError, match="wrong password"):
+        load_identity(encrypted, password=b"pW", cert_data=cert)
