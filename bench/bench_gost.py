@@ -14,10 +14,10 @@ One throw-away test PKI: an RSA-2048 signer under the RSA test CA, and GOST 34.1
 3. hashing: Streebog-512 and Streebog-256 (``gateway.gost.streebog``) against SHA-256
    (``hashlib``) on 1 MiB (128 KiB with ``--quick``).
 
-The variants of each group run interleaved in short slices (bench_sign.py's
-``measure_interleaved``), so the machine's drift hits them alike; a rate is calls divided by
-the summed call time. Compare the ratios, not the absolute rates. Nothing here fails on time.
-Run from the repository root:
+The variants of each group run interleaved in short slices, the next slice always going to the
+variant with the least time so far, so the machine's drift hits them alike; a rate is calls
+divided by the summed call time (time.perf_counter around each call). Compare the ratios, not
+the absolute rates. Nothing here fails on time. Run from the repository root:
 
     .venv/bin/python bench/bench_gost.py [--quick]
 """
@@ -43,7 +43,6 @@ from bench_sign import (  # bench/bench_sign.py: payloads, timing and openssl sp
     MIB,
     Rate,
     build_envelope,
-    measure_interleaved,
     openssl_speed,
     pin_to_one_cpu,
 )
@@ -70,31 +69,48 @@ SUITES = (("rsa-sha256", RSA), ("gost2015-512", GOST512), ("gost2015-256", GOST2
 # --------------------------------------------------------------------------- measuring
 
 
-def measure_alternating(
+def measure_balanced(
     calls: dict[str, Callable[[], object]],
     *,
     seconds: float,
-    min_calls: int,
+    min_calls: int = 5,
+    warm_up: bool = True,
     slice_seconds: float = 0.05,
 ) -> dict[str, Rate]:
-    """bench_sign's ``measure_interleaved`` for calls of up to seconds each (Streebog of
-    1 MiB): no warm-up of its own (the caller warms up on a small input), at least
-    ``min_calls`` per variant, and a variant leaves the rotation once it has enough."""
+    """Time every variant for ``seconds`` (and ``min_calls``), interleaved in short slices.
+
+    Like bench_sign's ``measure_interleaved``, but the next slice always goes to the variant
+    with the least time so far, so a 0.25 ms RSA call and a 600 ms GOST call are measured
+    side by side over the same stretch and the group ends after about ``len(calls) *
+    seconds`` (equal round-robin slices would run RSA's 50 ms slices until the GOST variants
+    had spent many times ``seconds``). With ``warm_up`` each variant first runs for
+    ``seconds / 10`` (at least once); without it the caller warms up (Streebog of 1 MiB takes
+    seconds a call, so it warms up on a small input).
+    """
+    if warm_up:
+        for call in calls.values():
+            warm_until = time.perf_counter() + seconds / 10
+            call()
+            while time.perf_counter() < warm_until:
+                call()
     gc.collect()
     durations: dict[str, list[float]] = {name: [] for name in calls}
+    spent = dict.fromkeys(calls, 0.0)
 
-    def wanted(spent: list[float]) -> bool:
-        return len(spent) < min_calls or sum(spent) < seconds
+    def wanted(name: str) -> bool:
+        return len(durations[name]) < min_calls or spent[name] < seconds
 
-    while any(wanted(spent) for spent in durations.values()):
-        for name, call in calls.items():
-            spent = durations[name]
-            slice_end = time.perf_counter() + slice_seconds
-            while wanted(spent) and time.perf_counter() < slice_end:
-                start = time.perf_counter()
-                call()
-                spent.append(time.perf_counter() - start)
-    return {name: Rate(tuple(spent)) for name, spent in durations.items()}
+    while pending := [name for name in calls if wanted(name)]:
+        name = min(pending, key=spent.__getitem__)
+        call = calls[name]
+        slice_end = time.perf_counter() + slice_seconds
+        while wanted(name) and time.perf_counter() < slice_end:
+            start = time.perf_counter()
+            call()
+            took = time.perf_counter() - start
+            durations[name].append(took)
+            spent[name] += took
+    return {name: Rate(tuple(times)) for name, times in durations.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +145,8 @@ def measure_raw(pki: TestPki, seconds: float) -> dict[str, Pair]:
         signs[name] = partial(key.sign_digest, digest)
         verifies[name] = partial(public.verify_digest, digest, signature)
 
-    sign = measure_interleaved(signs, seconds=seconds)
-    verify = measure_interleaved(verifies, seconds=seconds)
+    sign = measure_balanced(signs, seconds=seconds)
+    verify = measure_balanced(verifies, seconds=seconds)
     return {name: Pair(sign[name], verify[name]) for name in signs}
 
 
@@ -166,8 +182,8 @@ def measure_envelopes(
             assert verified.suite.name == suite, (verified.suite.name, suite)
             signs[name] = partial(signers[name], data)
             verifies[name] = partial(verify_envelope, signed, policy)
-        sign = measure_interleaved(signs, seconds=seconds)
-        verify = measure_interleaved(verifies, seconds=seconds)
+        sign = measure_balanced(signs, seconds=seconds)
+        verify = measure_balanced(verifies, seconds=seconds)
         rates = {name: Pair(sign[name], verify[name]) for name in signs}
         rows.append(EnvelopeRow(label=label, body=size, envelope=len(data), rates=rates))
     return rows
@@ -184,10 +200,11 @@ def measure_hashes(size: int, seconds: float) -> dict[str, Rate]:
     }
     for hasher in hashers.values():  # warm-up on a slice: Streebog's cost is linear in size
         hasher(data[: 4 * KIB])
-    return measure_alternating(
+    return measure_balanced(
         {name: partial(hasher, data) for name, hasher in hashers.items()},
         seconds=seconds,
         min_calls=3,
+        warm_up=False,
     )
 
 
@@ -274,7 +291,8 @@ def print_breakdown(
     """Section 2's GOST calls, split with section 1's and section 3's rates (all measured)."""
     print("Where a GOST envelope call goes, in ms, from the rates above: signature and chain")
     print("verifications at section 1's rates, the Body's bytes at section 3's Streebog rate;")
-    print("'rest' is the XML work, the small digests (SignedInfo, certificate) and noise.")
+    print("'rest' is the XML work, the small digests (SignedInfo, certificate) and noise, so")
+    print("it can come out slightly negative.")
     for row in rows:
         for name, hasher in ((GOST512, "Streebog-512"), (GOST256, "Streebog-256")):
             pair = row.rates[name]
@@ -297,7 +315,7 @@ def print_breakdown(
 
 
 def run(*, quick: bool) -> int:
-    seconds = 1.0 if quick else 3.0
+    seconds = 1.5 if quick else 4.0
     sizes = ENVELOPE_SIZES[:1] if quick else ENVELOPE_SIZES
     hash_size = HASH_SIZE_QUICK if quick else HASH_SIZE
     started = time.perf_counter()
@@ -305,9 +323,10 @@ def run(*, quick: bool) -> int:
     print(f"shep-gateway GOST 34.10-2015 benchmark ({'quick' if quick else 'full'} run)")
     print("  " + " | ".join(_versions()))
     print(
-        f"  {seconds:g} s per variant after warm-up, variants interleaved in 50 ms slices, "
-        "one thread" + ("" if cpu is None else f" pinned to CPU {cpu}")
+        f"  {seconds:g} s per variant after warm-up (Streebog: at least 3 calls), one thread"
+        + ("" if cpu is None else f" pinned to CPU {cpu}")
     )
+    print("  the variants of a group interleaved in slices of up to 50 ms")
     with tempfile.TemporaryDirectory(prefix="bench-gost-") as tmp:
         pki = generate_test_pki(Path(tmp) / "pki")
         speed = openssl_speed(1)
@@ -337,7 +356,9 @@ def run(*, quick: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="2 KiB envelopes only, shorter runs (about 30 s)"
+        "--quick",
+        action="store_true",
+        help="2 KiB envelopes only, 128 KiB hashed, shorter runs (about 30 s)",
     )
     args = parser.parse_args(argv)
     return run(quick=args.quick)
