@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from gateway import gost
 from gateway.identity import load_identity_from_path
 from gateway.testpki import IssuedCert, TestPki, generate_test_pki
-from gateway.wssec import VerifyPolicy, make_signer, sign_envelope, verify_envelope
+from gateway.wssec import ALL_SUITES, VerifyPolicy, make_signer, sign_envelope, verify_envelope
 
 ENVELOPE_SIZES = (("2 KiB", 2 * KIB), ("100 KiB", 100 * KIB))
 HASH_SIZE, HASH_SIZE_QUICK = MIB, 128 * KIB
@@ -170,7 +170,9 @@ def measure_envelopes(
     """Section 2: ``sign_envelope`` and ``verify_envelope`` per suite, for each Body size."""
     issued = {RSA: pki.signer, GOST512: pki.signer_gost, GOST256: pki.signer_gost256}
     signers = {name: _signer_for(issued[name], suite) for suite, name in SUITES}
-    policy = VerifyPolicy(trusted_certs=(pki.gost_ca.certificate, pki.ca.certificate))
+    policy = VerifyPolicy(
+        trusted_certs=(pki.gost_ca.certificate, pki.ca.certificate), suites=ALL_SUITES
+    )
     rows: list[EnvelopeRow] = []
     for label, size in sizes:
         data = build_envelope(size)

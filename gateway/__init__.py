@@ -59,6 +59,9 @@ from gateway.suites import (
 )
 from gateway.transport import RetryPolicy, Transport, TransportConfig
 from gateway.wssec import (
+    ALL_SUITES,
+    DEFAULT_SUITES,
+    GOST_SUITES,
     Signer,
     VerifiedEnvelope,
     VerifyPolicy,
@@ -68,9 +71,12 @@ from gateway.wssec import (
 )
 
 __all__ = [
+    "ALL_SUITES",
+    "DEFAULT_SUITES",
     "ECDSA_SHA256",
     "GOST2015_256",
     "GOST2015_512",
+    "GOST_SUITES",
     "RSA_SHA256",
     "ConfigError",
     "ConnectError",

@@ -37,14 +37,22 @@ def check_certificate(
     # Comparing names parses them; NCA's long Cyrillic names are valid but make cryptography
     # warn (see identity.quiet_name_length_warnings).
     with quiet_name_length_warnings():
-        _check_certificate(
-            certificate,
-            trusted=tuple(trusted),
-            intermediates=tuple(intermediates),
-            at=at,
-            max_depth=max_depth,
-            require_digital_signature=require_digital_signature,
-        )
+        try:
+            _check_certificate(
+                certificate,
+                trusted=tuple(trusted),
+                intermediates=tuple(intermediates),
+                at=at,
+                max_depth=max_depth,
+                require_digital_signature=require_digital_signature,
+            )
+        except ValueError as exc:
+            # cryptography parses names and extensions lazily: a malformed one fails here.
+            raise VerificationError(
+                f"malformed certificate in the chain of serial {certificate.serial_number:x}:"
+                f" {exc}",
+                reason=Rejection.UNTRUSTED_CERTIFICATE,
+            ) from exc
 
 
 def _check_certificate(

@@ -31,7 +31,14 @@ from gateway.identity import (
 )
 from gateway.outfile import write_atomic, write_atomic_chunks
 from gateway.secretref import SecretRef
-from gateway.wssec import KeyRef, VerifyPolicy, make_signer, sign_envelope, verify_envelope
+from gateway.wssec import (
+    ALL_SUITES,
+    KeyRef,
+    VerifyPolicy,
+    make_signer,
+    sign_envelope,
+    verify_envelope,
+)
 from gateway.xmlparse import parse_xml
 
 __all__ = ["main"]
@@ -222,6 +229,7 @@ def verify(
         trusted_certs=load_certificates_from_path(trust),
         intermediates=load_certificates_from_path(intermediates) if intermediates else (),
         time=_parse_time(at),
+        suites=ALL_SUITES,
     )
     result = verify_envelope(data, policy, source=source)
     subject = format_name(result.certificate.subject)
@@ -700,6 +708,7 @@ def validate(
             trusted_certs=load_certificates_from_path(trust),
             intermediates=load_certificates_from_path(intermediates) if intermediates else (),
             time=_parse_time(at),
+            suites=ALL_SUITES,
         )
     request = ValidationRequest(
         contracts=contracts,

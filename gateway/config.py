@@ -42,7 +42,7 @@ from gateway.identity import (
 )
 from gateway.secretref import SecretRef
 from gateway.transport import RetryPolicy, Transport, TransportConfig
-from gateway.wssec import KeyRef, VerifyPolicy, make_signer
+from gateway.wssec import ALL_SUITES, KeyRef, VerifyPolicy, make_signer
 
 __all__ = [
     "CheckResult",
@@ -268,7 +268,7 @@ def open_client(
     response_policy = None
     if profile.response_trust is not None:
         response_policy = VerifyPolicy(
-            trusted_certs=load_certificates_from_path(profile.response_trust)
+            trusted_certs=load_certificates_from_path(profile.response_trust), suites=ALL_SUITES
         )
     password = profile.sender_password.resolve(environ, "sender_password")
     return GatewayClient(

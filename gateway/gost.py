@@ -152,6 +152,26 @@ def _signer(params: GostParams) -> Any:
     return signer
 
 
+def _valid_point(params: GostParams, point: bytes) -> bool:
+    """On the curve and in the group of order q. gostcrypto checks neither, and takes a point
+    with a zero coordinate for the base point: a "key" of zeros would accept signatures made
+    with private key 1."""
+    engine = _signer(params)
+    size = params.size
+    x = int.from_bytes(point[:size], "little")
+    y = int.from_bytes(point[size:], "little")
+    p, a, b = engine._p, engine._a, engine._b
+    if not (0 < x < p and 0 < y < p) or (y * y - (x * x * x + a * x + b)) % p:
+        return False
+    if engine._m == engine._q:  # cofactor 1 (512 paramSetA): every curve point has order q
+        return True
+    try:  # cofactor 4 (256 paramSetA): (q - 1)·P must be -P
+        nx, ny = engine._mul_point(engine._q - 1, x, y)
+    except (ValueError, ZeroDivisionError):
+        return False
+    return bool(nx == x and ny == (p - y) % p)
+
+
 def streebog(data: bytes, bits: int = 512) -> bytes:
     """GOST 34.11-2015 (Streebog) digest, bytes as RFC 6986 implementations return them."""
     return bytes(gosthash.new(f"streebog{bits}", data=data).digest())
@@ -175,6 +195,8 @@ class GostPublicKey:
                 f"a {self.params.name} public key is {2 * self.params.size} bytes,"
                 f" not {len(self.point)}"
             )
+        if not _valid_point(self.params, self.point):
+            raise SignatureError(f"the {self.params.name} public key is not a valid curve point")
 
     @property
     def key_type(self) -> str:
@@ -208,7 +230,9 @@ class GostPrivateKey:
 
     params: GostParams
     scalar: bytes = field(repr=False)
-    _public: list[GostPublicKey] = field(default_factory=list, repr=False, compare=False)
+    _public: list[GostPublicKey] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         value = int.from_bytes(self.scalar, "little")
@@ -308,15 +332,29 @@ def _key_parameters(params: GostParams) -> asn1_core.Any:
 
 
 def _params_of(algorithm: _Algorithm, source: str) -> GostParams:
+    """The parameter set named by a key's AlgorithmIdentifier: curve and digest must both be
+    there and belong together (a 512-bit curve with Streebog-256 is not an NCA key)."""
     key_oid = algorithm["algorithm"].dotted
-    param_oid = None
-    raw = algorithm["parameters"]
-    if raw.native is not None:
-        try:
-            param_oid = _KeyParameters.load(raw.dump())["curve"].dotted
-        except (ValueError, TypeError, KeyError) as exc:
-            raise IdentityError("malformed GOST key parameters", file=source or None) from exc
-    return find_params(key_oid, param_oid, source=source)
+    if not str(key_oid).startswith(KZ_GOST_ARC):
+        raise IdentityError(f"not a Kazakh GOST key algorithm: {key_oid}", file=source or None)
+    try:
+        raw = algorithm["parameters"].dump()
+        fields = _KeyParameters.load(raw, strict=True)
+        curve, digest = fields["curve"].dotted, fields["digest"].dotted
+    except _ASN1_ERRORS as exc:
+        find_params(key_oid, None, source=source)  # GOST 2004 and unknown keys: their reason
+        raise IdentityError("malformed GOST key parameters", file=source or None) from exc
+    params = find_params(key_oid, curve, source=source)
+    if digest != params.hash_oid:
+        raise IdentityError(
+            f"GOST key parameters name digest {digest}, not {params.hash_oid} of {params.name}",
+            file=source or None,
+        )
+    return params
+
+
+_ASN1_ERRORS: Final = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+"""What asn1crypto raises for malformed input (AttributeError: unexpected universal types)."""
 
 
 def public_key_info(key: GostPublicKey) -> bytes:
@@ -338,7 +376,7 @@ def is_gost_private_key_info(data: bytes) -> bool:
     try:
         info = _PrivateKeyInfo.load(data, strict=True)
         return str(info["algorithm"]["algorithm"].dotted).startswith(KZ_GOST_ARC)
-    except (ValueError, TypeError, KeyError):
+    except _ASN1_ERRORS:
         return False
 
 
@@ -351,7 +389,7 @@ def load_private_key_info(data: bytes, *, source: str = "") -> GostPrivateKey:
         scalar = asn1_core.OctetString.load(inner, strict=True).native
     except IdentityError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except _ASN1_ERRORS as exc:
         raise IdentityError("damaged GOST private key (PKCS#8)", file=source or None) from exc
     if len(scalar) != params.size:
         raise IdentityError(
@@ -374,22 +412,29 @@ def _spki_oid(cert: x509.Certificate) -> str:
 
 
 def certificate_public_key(cert: x509.Certificate, *, source: str = "") -> GostPublicKey:
-    """The GOST public key of a certificate."""
+    """The GOST public key of a certificate (parsed and validated once per certificate)."""
     try:
-        tbs = asn1_x509.TbsCertificate.load(cert.tbs_certificate_bytes)
-        spki = _PublicKeyInfo.load(tbs["subject_public_key_info"].dump())
-        params = _params_of(spki["algorithm"], source)
-        point = asn1_core.OctetString.load(spki["public_key"].native).native
+        return _public_key_from_tbs(cert.tbs_certificate_bytes)
+    except IdentityError as exc:
+        exc.file = exc.file or source or None
+        raise
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key_from_tbs(tbs_der: bytes) -> GostPublicKey:
+    try:
+        tbs = asn1_x509.TbsCertificate.load(tbs_der)
+        spki = _PublicKeyInfo.load(tbs["subject_public_key_info"].dump(), strict=True)
+        params = _params_of(spki["algorithm"], "")
+        point = asn1_core.OctetString.load(spki["public_key"].native, strict=True).native
     except IdentityError:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
-        raise IdentityError(
-            "damaged GOST public key in the certificate", file=source or None
-        ) from exc
+    except _ASN1_ERRORS as exc:
+        raise IdentityError("damaged GOST public key in the certificate") from exc
     try:
         return GostPublicKey(params, point)
     except SignatureError as exc:
-        raise IdentityError(exc.message, file=source or None) from exc
+        raise IdentityError(exc.message) from exc
 
 
 def verify_certificate_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
@@ -402,7 +447,13 @@ def verify_certificate_signature(cert: x509.Certificate, issuer: x509.Certificat
         key = certificate_public_key(issuer)
     except IdentityError:
         return False
-    if cert.signature_algorithm_oid.dotted_string != key.params.signature_oid:
+    outer = cert.signature_algorithm_oid.dotted_string
+    try:
+        inner = asn1_x509.TbsCertificate.load(cert.tbs_certificate_bytes)["signature"]
+        inner_oid = inner["algorithm"].dotted
+    except _ASN1_ERRORS:
+        return False
+    if outer != key.params.signature_oid or inner_oid != outer:
         return False
     return _signature_ok(key, cert.tbs_certificate_bytes, cert.signature)
 

@@ -570,12 +570,11 @@ def _load_gost_pkcs12(
     container's key is not GOST, or cannot be decrypted here (the caller then diagnoses)."""
     if not layout.key_bags or (password is None and layout.mac_algorithm is not None):
         return None
-    if len(layout.key_bags) > 1:
+    bags = layout.key_bags
+    if len(bags) > 1 and alias is not None and alias in layout.aliases:
         bag = _choose_key_bag(layout, alias, source)
     else:
-        bag = layout.key_bags[0]
-        if alias is not None:
-            _check_alias(alias, [n for n in (bag.friendly_name,) if n], source)
+        bag = bags[0]
     try:
         plain = (
             pkcs12.decrypt_private_key(bag.data, password, source=source)
@@ -583,9 +582,14 @@ def _load_gost_pkcs12(
             else bag.data
         )
     except IdentityError:
-        return None
+        return None  # a wrong password, or not ours to open: the caller diagnoses
     if not gost.is_gost_private_key_info(plain):
         return None
+    # A GOST container: now the alias rules apply, as they do for RSA ones.
+    if len(bags) > 1:
+        bag = _choose_key_bag(layout, alias, source)  # no or an unknown alias: say which
+    elif alias is not None:
+        _check_alias(alias, [n for n in (bag.friendly_name,) if n], source)
     pkcs12.verify_mac(data, password, source=source)
     key = gost.load_private_key_info(plain, source=source)
     return _KeyMaterial(

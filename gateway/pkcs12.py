@@ -21,7 +21,7 @@ Layout (RFC 7292)::
 
 Key bags normally sit in a plain ``data`` part (their own encryption is inside the bag), so
 their aliases are readable without the password; certificate bags are usually in an
-``encryptedData`` part, whose algorithm we report but do not open.
+``encryptedData`` part, whose algorithm the layout reports (:func:`read_certificates` opens it).
 
 :func:`is_encrypted_pkcs8` tells the content of a shrouded key bag, an encrypted PKCS#8 key,
 from a plain one, for key files as well.
@@ -249,7 +249,9 @@ def pkcs12_kdf(
     ``password`` is the user's UTF-8 password; B.1 turns it into NUL-terminated UTF-16BE.
     """
     block = hashlib.new(hash_name).block_size
-    encoded = password.decode("utf-8").encode("utf-16-be") + b"\x00\x00"
+    if iterations < 1:
+        raise ValueError("PKCS#12 iteration count below 1")
+    encoded = _bmp_password(password)
 
     def stretch(value: bytes) -> bytes:
         if not value:
@@ -274,14 +276,33 @@ def pkcs12_kdf(
     return output[:length]
 
 
+def _bmp_password(password: bytes) -> bytes:
+    """RFC 7292 B.1: the password as NUL-terminated UTF-16BE (a BMPString)."""
+    try:
+        text = password.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the password is not UTF-8 text") from None
+    return text.encode("utf-16-be") + b"\x00\x00"
+
+
+_PASSWORD_ERRORS: Final = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def _password_problem(exc: Exception) -> str:
+    """A fixed message: the derivation's own errors may quote the password's bytes."""
+    if "UTF-8" in str(exc):
+        return "the password is not UTF-8 text"
+    return "unusable key-derivation parameters in the container (damaged?)"
+
+
 def _unpad(data: bytes, block_bits: int) -> bytes:
     unpadder = padding.PKCS7(block_bits).unpadder()
     return unpadder.update(data) + unpadder.finalize()
 
 
-def _cipher_for(algorithm: Any, password: bytes) -> tuple[CipherAlgorithm, bytes, int]:
-    """(cipher with key, IV, block bits) for a PKCS#12 PBE or a PBES2 algorithm; ValueError
-    (with the algorithm named) for anything else."""
+def _cipher_for(algorithm: Any, password: bytes) -> tuple[CipherAlgorithm, bytes, int] | None:
+    """(cipher with key, IV, block bits) for a PKCS#12 PBE or a PBES2 algorithm; None for
+    anything else. ValueError for a password or parameters the derivation refuses."""
     name = str(algorithm["algorithm"].native)
     if name in _PKCS12_PBE:
         factory, size = _PKCS12_PBE[name]
@@ -303,7 +324,7 @@ def _cipher_for(algorithm: Any, password: bytes) -> tuple[CipherAlgorithm, bytes
             ).derive(password)
             made = cipher(key)
             return made, algorithm.encryption_iv, made.block_size
-    raise ValueError(_algorithm_name(algorithm))
+    return None
 
 
 def decrypt_private_key(data: bytes, password: bytes | None, *, source: str) -> bytes:
@@ -322,15 +343,16 @@ def decrypt_private_key(data: bytes, password: bytes | None, *, source: str) -> 
     except (ValueError, TypeError, KeyError) as exc:
         raise IdentityError("damaged encrypted private key", file=source) from exc
     try:
-        cipher, iv, block_bits = _cipher_for(algorithm, password)
-    except ValueError as exc:
+        made = _cipher_for(algorithm, password)
+    except _PASSWORD_ERRORS as exc:
+        raise IdentityError(_password_problem(exc), file=source) from None
+    if made is None:
         raise IdentityError(
-            f"the private key is encrypted with {exc}, which shep cannot decrypt; export it"
-            " as PKCS#8, unencrypted or with PBES2 (PBKDF2 + AES-CBC)",
+            f"the private key is encrypted with {_algorithm_name(algorithm)}, which shep cannot"
+            " decrypt; export it as PKCS#8, unencrypted or with PBES2 (PBKDF2 + AES-CBC)",
             file=source,
-        ) from exc
-    except (TypeError, KeyError) as exc:
-        raise IdentityError("damaged encrypted private key parameters", file=source) from exc
+        )
+    cipher, iv, block_bits = made
     decryptor = Cipher(cipher, modes.CBC(iv)).decryptor()
     try:
         plain = _unpad(decryptor.update(ciphertext) + decryptor.finalize(), block_bits)
@@ -344,30 +366,40 @@ def decrypt_private_key(data: bytes, password: bytes | None, *, source: str) -> 
 
 
 def verify_mac(data: bytes, password: bytes | None, *, source: str) -> None:
-    """Check the container's integrity MAC (RFC 7292 §5.2); a wrong password fails here."""
-    pfx = asn1_pkcs12.Pfx.load(data)
-    mac = pfx["mac_data"]
-    if not mac:
-        return
+    """Check the container's integrity MAC (RFC 7292 §5.2); a wrong password fails here.
+
+    A container without macData is accepted, as ``cryptography`` and OpenSSL accept it: the
+    key then still has to match its certificate. A malformed macData is an error, not absent.
+    """
+    try:
+        pfx = asn1_pkcs12.Pfx.load(data, strict=True)
+        mac = pfx["mac_data"]
+        if not mac:
+            # asn1crypto leaves an optional field it cannot match empty: count the parts.
+            if len(asn1_core.Sequence.load(data, strict=True)) > 2:
+                raise ValueError("macData present but unreadable")
+            return
+        hash_name = str(mac["mac"]["digest_algorithm"]["algorithm"].native)
+        salt, rounds = mac["mac_salt"].native, mac["iterations"].native
+        stored = mac["mac"]["digest"].native
+        content = pfx["auth_safe"]["content"].native
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise IdentityError("damaged PKCS#12 container (its MAC)", file=source) from exc
     if password is None:
         raise PasswordRequiredError(
             "the PKCS#12 container is password-protected: a password is needed", file=source
         )
-    hash_name = str(mac["mac"]["digest_algorithm"]["algorithm"].native)
     if hash_name not in _PBES2_HMACS:
         raise IdentityError(f"unsupported PKCS#12 MAC algorithm {hash_name}", file=source)
     size = hashlib.new(hash_name).digest_size
-    key = pkcs12_kdf(
-        password,
-        mac["mac_salt"].native,
-        mac["iterations"].native,
-        purpose=_MAC_PURPOSE,
-        length=size,
-        hash_name=hash_name,
-    )
-    content = pfx["auth_safe"]["content"].native
+    try:
+        key = pkcs12_kdf(
+            password, salt, rounds, purpose=_MAC_PURPOSE, length=size, hash_name=hash_name
+        )
+    except _PASSWORD_ERRORS as exc:
+        raise IdentityError(_password_problem(exc), file=source) from None
     expected = hmac.new(key, content, hash_name).digest()
-    if not hmac.compare_digest(expected, mac["mac"]["digest"].native):
+    if not isinstance(stored, bytes) or not hmac.compare_digest(expected, stored):
         raise IdentityError(
             "wrong password or damaged container (the MAC does not match)", file=source
         )

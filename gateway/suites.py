@@ -35,6 +35,7 @@ from typing import Any, Final, Protocol
 
 import xmlsec as _xmlsec_module
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -155,12 +156,12 @@ def signer_key_type(certificate: x509.Certificate) -> str:
     if gost.is_gost_certificate(certificate):
         try:
             return gost.certificate_public_key(certificate).key_type
-        except IdentityError:
-            return "unsupported GOST"
+        except IdentityError as exc:
+            return f"unusable GOST ({exc.message})"
     try:
         return key_type(certificate.public_key())
-    except (ValueError, TypeError):
-        return "unsupported"
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        return f"unusable ({exc})"
 
 
 def digest(hash_name: str, data: bytes) -> bytes:
@@ -303,12 +304,13 @@ def _sign_pipeline(
     value.text = "\n" + "\n".join(lines) + "\n"
 
 
-def _exclusive_c14n(element: etree._Element, transform_parent: etree._Element | None) -> bytes:
-    """exc-c14n of ``element`` with the InclusiveNamespaces PrefixList that WSS4J may add
-    under the transform (``transform_parent`` is the Reference or CanonicalizationMethod)."""
+def _exclusive_c14n(element: etree._Element, method: etree._Element | None) -> bytes:
+    """exc-c14n of ``element`` with the InclusiveNamespaces PrefixList that WSS4J adds as a
+    child of the exc-c14n Transform or CanonicalizationMethod ``method`` (the policy in
+    ``wssec`` allows no other transform, so this is the one the signer applied)."""
     inclusive: list[str] | None = None
-    if transform_parent is not None:
-        prefixes = transform_parent.find(f".//{{{EXC_C14N}}}InclusiveNamespaces")
+    if method is not None:
+        prefixes = method.find(f"{{{EXC_C14N}}}InclusiveNamespaces")
         if prefixes is not None:
             inclusive = (prefixes.get("PrefixList") or "").split()
     return etree.tostring(
@@ -321,7 +323,10 @@ def _digest_matches(
 ) -> bool:
     reference = signature.find(f"{{{DS}}}SignedInfo/{{{DS}}}Reference")
     expected_text = "" if reference is None else reference.findtext(qname(DS, "DigestValue")) or ""
-    actual = digest(suite.hash_name, _exclusive_c14n(target, reference))
+    transform = (
+        None if reference is None else reference.find(f"{{{DS}}}Transforms/{{{DS}}}Transform")
+    )
+    actual = digest(suite.hash_name, _exclusive_c14n(target, transform))
     try:
         expected = base64.b64decode("".join(expected_text.split()), validate=True)
     except ValueError:
@@ -334,7 +339,7 @@ def classify_failure(
 ) -> VerificationError:
     """Tell a changed Body (digest) from a bad SignatureValue, for a useful message.
 
-    Only called after the backend has rejected the signature: the digest recomputed here
+    Only called after libxmlsec1 has rejected the signature: the digest recomputed here
     (lxml's exc-c14n + hashlib) decides nothing, it only names the failed check.
     """
     if not _digest_matches(signature, target, suite):

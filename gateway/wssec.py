@@ -57,7 +57,10 @@ from gateway.xmlns import DS, SOAP11, SOAP12, WSS_BASE64, WSS_X509V3, WSSE, WSU,
 from gateway.xmlparse import has_doctype, parse_xml
 
 __all__ = [
+    "ALL_SUITES",
     "DEFAULT_MAX_ENVELOPE_BYTES",
+    "DEFAULT_SUITES",
+    "GOST_SUITES",
     "KeyRef",
     "Signer",
     "VerifiedEnvelope",
@@ -93,7 +96,17 @@ class Signer:
     """``ds:Signature`` with SignedInfo and an empty SignatureValue; copied for each message."""
 
 
-_DEFAULT_SUITES: dict[str, SignatureSuite] = {
+DEFAULT_SUITES: frozenset[SignatureSuite] = frozenset({RSA_SHA256, ECDSA_SHA256})
+"""What a VerifyPolicy allows unless told otherwise: cheap to check, so a flood of forged
+messages costs little."""
+GOST_SUITES: frozenset[SignatureSuite] = frozenset({GOST2015_512, GOST2015_256})
+"""GOST 34.10-2015, opt-in: each check is a pure-Python verification of ~0.03-0.13 s (plus one
+per uncached certificate in the chain), so a sender of forged messages costs the verifier
+that much. The CLI, the emulator and response checking allow them."""
+ALL_SUITES: frozenset[SignatureSuite] = DEFAULT_SUITES | GOST_SUITES
+"""Every suite a current NCA key signs with."""
+
+_SUITE_FOR_KEY: dict[str, SignatureSuite] = {
     suite.key_type: suite for suite in (RSA_SHA256, ECDSA_SHA256, GOST2015_512, GOST2015_256)
 }
 
@@ -107,7 +120,7 @@ def make_signer(
         raise SignatureError(f"unknown key reference {key_ref!r}; use one of {sorted(_KEY_REFS)}")
     kind = key_type(identity.private_key)
     if suite is None:
-        suite = _DEFAULT_SUITES.get(kind)
+        suite = _SUITE_FOR_KEY.get(kind)
         if suite is None:
             raise SignatureError(f"no signature suite for {kind} keys", file=identity.source)
     if suite.key_type != kind:
@@ -268,11 +281,9 @@ class VerifyPolicy:
     """Untrusted certificates for building chains and resolving IssuerSerial references;
     never anchors themselves."""
 
-    suites: frozenset[SignatureSuite] = frozenset(
-        {RSA_SHA256, ECDSA_SHA256, GOST2015_512, GOST2015_256}
-    )
-    """Allowed signature algorithms. Adding RSA_SHA1 accepts collision-prone digests. The GOST
-    suites cost ~0.1 s of CPU per check (pure Python): remove them where only RSA is expected."""
+    suites: frozenset[SignatureSuite] = DEFAULT_SUITES
+    """Allowed signature algorithms. Add :data:`GOST_SUITES` (or use :data:`ALL_SUITES`) to
+    accept NCA GOST keys, at their CPU cost. Adding RSA_SHA1 accepts collision-prone digests."""
 
     key_refs: frozenset[str] = _KEY_REFS
     """Accepted KeyInfo forms. Every form still needs a certificate that chains to trust."""
@@ -465,15 +476,16 @@ def _check_signed_info(
         )
     uri = method.get("Algorithm") or "(none)"
     allowed = {s.signature_uri: s for s in policy.suites}
-    if uri == _GOST_2004_URI:
+    if uri == _GOST_2004_URI and uri not in allowed:
         raise _not_allowed(
             "GOST 34.310-2004 signatures cannot be checked: no maintained Python library"
             " implements GOST 34.311-95 (docs/gost.md); the gateway's own responses use them",
             "SignatureMethod",
         )
     if uri not in allowed:
+        hint = " (allow GOST with VerifyPolicy(suites=ALL_SUITES))" if "pkigovkz" in uri else ""
         raise _not_allowed(
-            f"signature algorithm {uri} is not allowed by the policy", "SignatureMethod"
+            f"signature algorithm {uri} is not allowed by the policy{hint}", "SignatureMethod"
         )
     suite = allowed[uri]
     reference = _single(signed_info, qname(DS, "Reference"))

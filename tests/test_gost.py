@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from asn1crypto import cms
+from asn1crypto import core as asn1_core
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from gostcrypto import gostsignature
@@ -25,7 +26,7 @@ from gateway import gost, pkcs12
 from gateway.certpath import check_certificate
 from gateway.errors import IdentityError, Rejection, SignatureError, VerificationError
 from gateway.identity import load_certificates_from_path, load_identity_from_path
-from gateway.suites import GOST2015_512
+from gateway.suites import GOST2015_512, signer_key_type
 from gateway.testpki import TestPki
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -467,3 +468,94 @@ def test_a_signature_made_with_the_real_nca_key_verifies_with_its_certificate(
     data = os.urandom(100)
     signature = identity.private_key.sign(data)
     assert gost.certificate_public_key(identity.certificate).verify(data, signature)
+
+
+# ------------------------------------------------------------------ hostile key material
+
+
+@pytest.mark.parametrize("params", [gost.GOST_2015_512, gost.GOST_2015_256])
+def test_degenerate_public_keys_are_refused(params: gost.GostParams) -> None:
+    """gostcrypto takes a point with a zero coordinate for the base point, so a certificate
+    "key" of zeros would accept signatures made with private key 1: points are validated."""
+    size = params.size
+    base = gost.GostPrivateKey(params, (1).to_bytes(size, "little")).public_key().point
+    for point in (
+        bytes(2 * size),
+        bytes(size) + base[size:],
+        base[:size] + bytes(size),
+        base[:size] + (int.from_bytes(base[size:], "little") + 1).to_bytes(size, "little"),
+        b"\xff" * (2 * size),
+    ):
+        with pytest.raises(SignatureError, match="not a valid curve point"):
+            gost.GostPublicKey(params, point)
+
+
+def test_256_bit_points_must_lie_in_the_prime_order_subgroup() -> None:
+    """The 256-bit paramSetA curve has cofactor 4: most curve points are outside the group of
+    order q. Multiplying any curve point by 4 lands inside it."""
+    params = gost.GOST_2015_256
+    engine = gost._signer(params)
+    p, a, b = engine._p, engine._a, engine._b
+    assert p % 4 == 3  # square roots are one exponentiation
+    outside = inside = 0
+    x = int.from_bytes(os.urandom(32), "big") % p
+    while outside < 3 or inside < 3:
+        x = (x + 1) % p
+        rhs = (x**3 + a * x + b) % p
+        y = pow(rhs, (p + 1) // 4, p)
+        if y == 0 or y * y % p != rhs:
+            continue
+        point = x.to_bytes(32, "little") + y.to_bytes(32, "little")
+        try:
+            gost.GostPublicKey(params, point)
+        except SignatureError:
+            outside += 1
+            mx, my = engine._mul_point(4, x, y)
+            gost.GostPublicKey(params, mx.to_bytes(32, "little") + my.to_bytes(32, "little"))
+        else:
+            inside += 1
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [b"\x09\x03\x80\x01\x01", b"\x28\x00", b"\x07\x01A", b"\x30\x03\x02\x01\x01", b""],
+    ids=["REAL", "EXTERNAL", "ObjectDescriptor", "SEQUENCE-INTEGER", "absent"],
+)
+def test_malformed_key_parameters_are_identity_errors(parameters: bytes) -> None:
+    key = gost.generate_private_key(gost.GOST_2015_256)
+    good = key.private_key_info()
+    inner = asn1_core.OctetString(key.scalar).dump()
+    algorithm = asn1_core.ObjectIdentifier(gost.GOST_2015_256.key_oid).dump() + parameters
+    bad = _der(0x30, b"\x02\x01\x00" + _der(0x30, algorithm) + _der(0x04, inner))
+    assert gost.load_private_key_info(good) == key
+    with pytest.raises(IdentityError):
+        gost.load_private_key_info(bad)
+
+
+def test_key_parameters_must_name_the_matching_digest() -> None:
+    key = gost.generate_private_key(gost.GOST_2015_512)
+    mismatched = key.private_key_info().replace(
+        asn1_core.ObjectIdentifier(gost.GOST_2015_512.hash_oid).dump(),
+        asn1_core.ObjectIdentifier(gost.GOST_2015_256.hash_oid).dump(),
+    )
+    with pytest.raises(
+        IdentityError, match=r"parameters name digest 1\.2\.398\.3\.10\.1\.3\.2, not"
+    ):
+        gost.load_private_key_info(mismatched)
+
+
+def test_unloadable_certificate_keys_are_named_not_raised(pki: TestPki) -> None:
+    """A certificate whose key no library here loads (an unknown algorithm, same DER length)
+    is a key type mismatch for the policy, not a traceback."""
+    unknown = pki.signer_gost.certificate.public_bytes(Encoding.DER).replace(
+        asn1_core.ObjectIdentifier(gost.GOST_2015_512.key_oid).dump(),
+        asn1_core.ObjectIdentifier("1.2.840.113549.1.1.99").dump(),
+    )
+    cert = x509.load_der_x509_certificate(unknown)
+    assert signer_key_type(cert).startswith("unusable")
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    return bytes(
+        asn1_core.Asn1Value(tag=tag & 0x1F, contents=body, method=1 if tag & 0x20 else 0).dump()
+    )

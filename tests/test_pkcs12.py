@@ -340,3 +340,56 @@ def test_built_gost_container_opens_in_openssl(pki: TestPki) -> None:
     assert result.returncode == 0, result.stderr.decode()
     assert b"MAC: sha1" in result.stderr
     assert b"Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC" in result.stderr
+
+
+def test_mac_problems_are_typed_and_never_skipped(kalkan_samples: Path) -> None:
+    data = (kalkan_samples / "keys" / "ncanode_key_individual_valid_2015.p12").read_bytes()
+    pkcs12.verify_mac(data, b"Aa123456", source="k.p12")
+    pfx = asn1_pkcs12.Pfx.load(data)
+    mac = pfx["mac_data"].dump()
+    assert data.endswith(mac)
+    # macData re-tagged as a SET: unreadable, so an error, not "no MAC".
+    retagged = data[: -len(mac)] + b"\x31" + mac[1:]
+    with pytest.raises(IdentityError, match="damaged PKCS#12 container"):
+        pkcs12.verify_mac(retagged, b"Aa123456", source="k.p12")
+    with pytest.raises(IdentityError, match="the password is not UTF-8 text") as caught:
+        pkcs12.verify_mac(data, "пароль".encode("cp1251"), source="k.p12")
+    assert "\\x" not in str(caught.value)
+    (bag,) = pkcs12.read_pfx_layout(data).key_bags
+    with pytest.raises(IdentityError, match="the password is not UTF-8 text"):
+        pkcs12.decrypt_private_key(bag.data, b"\xe9t\xe9", source="k.p12")
+    with pytest.raises(ValueError, match="iteration count"):
+        pkcs12.pkcs12_kdf(b"pw", b"salt", 0, purpose=1, length=24)
+
+
+def test_wrong_password_on_a_multi_key_container_says_so(pki: TestPki) -> None:
+    """Several keys, no alias, wrong password: the password is the problem to report first."""
+    from gateway.identity import load_identity
+
+    encryption = serialization.BestAvailableEncryption(b"right")
+    one = crypto_pkcs12.serialize_key_and_certificates(
+        b"one",
+        pki.signer.private_key,
+        pki.signer.certificate,
+        None,
+        encryption,  # type: ignore[arg-type]
+    )
+    two = crypto_pkcs12.serialize_key_and_certificates(
+        b"two",
+        pki.auth.private_key,
+        pki.auth.certificate,
+        None,
+        encryption,  # type: ignore[arg-type]
+    )
+    parts = [
+        *asn1_pkcs12.Pfx.load(one).authenticated_safe,
+        *asn1_pkcs12.Pfx.load(two).authenticated_safe,
+    ]
+    content = cms.ContentInfo(
+        {"content_type": "data", "content": asn1_pkcs12.AuthenticatedSafe(parts).dump()}
+    )
+    both = asn1_pkcs12.Pfx({"version": "v3", "auth_safe": content}).dump()
+    with pytest.raises(IdentityError, match="wrong password"):
+        load_identity(both, password=b"wrong")
+    with pytest.raises(IdentityError, match="choose one with an alias"):
+        load_identity(both, password=b"right")

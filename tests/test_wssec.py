@@ -28,7 +28,16 @@ from gateway.suites import (
     find_suite,
 )
 from gateway.testpki import IssuedCert, TestPki, make_ca
-from gateway.wssec import Signer, VerifyPolicy, make_signer, sign_envelope, verify_envelope
+from gateway.wssec import (
+    ALL_SUITES,
+    DEFAULT_SUITES,
+    GOST_SUITES,
+    Signer,
+    VerifyPolicy,
+    make_signer,
+    sign_envelope,
+    verify_envelope,
+)
 from gateway.xmlns import DS, SOAP11, SOAP12, WSSE, WSU, qname
 
 HOSTILE = Path(__file__).parent / "data" / "hostile"
@@ -863,7 +872,7 @@ def test_nca_long_cyrillic_names_do_not_warn(kalkan_samples: Path) -> None:
 
 @pytest.fixture(scope="module")
 def gost_policy(pki: TestPki) -> VerifyPolicy:
-    return VerifyPolicy(trusted_certs=(pki.gost_ca.certificate,))
+    return VerifyPolicy(trusted_certs=(pki.gost_ca.certificate,), suites=ALL_SUITES)
 
 
 @pytest.fixture(scope="module")
@@ -903,7 +912,9 @@ def test_gost_key_reference_forms_round_trip(key_ref: str, pki: TestPki) -> None
     signer = make_signer(_identity(pki.signer_gost256), key_ref=key_ref)  # type: ignore[arg-type]
     signed = sign_envelope(SOAP11_REQUEST, signer)
     policy = VerifyPolicy(
-        trusted_certs=(pki.gost_ca.certificate,), intermediates=(pki.signer_gost256.certificate,)
+        trusted_certs=(pki.gost_ca.certificate,),
+        intermediates=(pki.signer_gost256.certificate,),
+        suites=ALL_SUITES,
     )
     assert verify_envelope(signed, policy).key_ref == key_ref
 
@@ -938,7 +949,9 @@ def _claim(signed: bytes, signature_uri: str, digest_uri: str | None = None) -> 
 def test_gost_key_confusion_is_refused(
     signed: bytes, gost_signed: bytes, pki: TestPki, gost_policy: VerifyPolicy
 ) -> None:
-    both = VerifyPolicy(trusted_certs=(pki.ca.certificate, pki.gost_ca.certificate))
+    both = VerifyPolicy(
+        trusted_certs=(pki.ca.certificate, pki.gost_ca.certificate), suites=ALL_SUITES
+    )
     # An RSA certificate under a GOST algorithm, a GOST certificate under RSA,
     confused = [
         _claim(signed, GOST2015_512.signature_uri, GOST2015_512.digest_uri),
@@ -953,7 +966,16 @@ def test_gost_key_confusion_is_refused(
     assert _reject(mixed, gost_policy).reason is Rejection.ALGORITHM_NOT_ALLOWED
 
 
-def test_policy_without_gost_refuses_gost(gost_signed: bytes, pki: TestPki) -> None:
+def test_gost_is_opt_in(gost_signed: bytes, pki: TestPki) -> None:
+    """The default policy allows only the cheap suites; the refusal says how to allow GOST."""
+    assert {RSA_SHA256, ECDSA_SHA256} == DEFAULT_SUITES
+    assert (
+        ALL_SUITES == DEFAULT_SUITES | GOST_SUITES == DEFAULT_SUITES | {GOST2015_512, GOST2015_256}
+    )
+    default = VerifyPolicy(trusted_certs=(pki.gost_ca.certificate,))
+    error = _reject(gost_signed, default)
+    assert error.reason is Rejection.ALGORITHM_NOT_ALLOWED
+    assert "suites=ALL_SUITES" in str(error)
     rsa_only = VerifyPolicy(
         trusted_certs=(pki.gost_ca.certificate,), suites=frozenset({RSA_SHA256})
     )
@@ -964,7 +986,7 @@ def test_gost_signature_from_an_untrusted_gost_ca(gost_signed: bytes, pki: TestP
     stranger_ca = make_ca(pki.directory / "gost-other", "Other GOST CA", key_type="gost2015-256")
     issued = pki.issue("gost stranger", key_type="gost2015-256", issuer=stranger_ca)
     signed = sign_envelope(SOAP11_REQUEST, make_signer(_identity(issued)))
-    policy = VerifyPolicy(trusted_certs=(pki.gost_ca.certificate,))
+    policy = VerifyPolicy(trusted_certs=(pki.gost_ca.certificate,), suites=ALL_SUITES)
     assert _reject(signed, policy).reason is Rejection.UNTRUSTED_CERTIFICATE
     # Same subject name as the trusted CA, different key: names alone do not chain.
     impostor_ca = make_ca(

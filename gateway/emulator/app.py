@@ -60,7 +60,7 @@ from gateway.errors import (
     VerificationError,
     XmlError,
 )
-from gateway.wssec import Signer, VerifyPolicy, sign_envelope, verify_envelope
+from gateway.wssec import ALL_SUITES, Signer, VerifyPolicy, sign_envelope, verify_envelope
 from gateway.xmlparse import parse_xml
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class GatewayLogic:
         self._sync = sync_channel(config.contracts_dir)
         self._async = async_channel(config.contracts_dir)
         self._policy = VerifyPolicy(
-            trusted_certs=config.trusted_certs, max_bytes=config.max_body_bytes
+            trusted_certs=config.trusted_certs, max_bytes=config.max_body_bytes, suites=ALL_SUITES
         )
         self._lock = threading.Lock()
         self._accepted: list[str] = []
