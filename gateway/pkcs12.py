@@ -371,20 +371,25 @@ def verify_mac(data: bytes, password: bytes | None, *, source: str) -> None:
     A container without macData is accepted, as ``cryptography`` and OpenSSL accept it: the
     key then still has to match its certificate. A malformed macData is an error, not absent.
     """
+    damaged = IdentityError("damaged PKCS#12 container (its MAC)", file=source)
     try:
         pfx = asn1_pkcs12.Pfx.load(data, strict=True)
         mac = pfx["mac_data"]
-        if not mac:
-            # asn1crypto leaves an optional field it cannot match empty: count the parts.
-            if len(asn1_core.Sequence.load(data, strict=True)) > 2:
-                raise ValueError("macData present but unreadable")
-            return
+        # asn1crypto leaves an optional field it cannot match empty: count the parts.
+        parts = len(asn1_core.Sequence.load(data, strict=True))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise damaged from exc
+    if not mac:
+        if parts > 2:
+            raise damaged
+        return
+    try:
         hash_name = str(mac["mac"]["digest_algorithm"]["algorithm"].native)
         salt, rounds = mac["mac_salt"].native, mac["iterations"].native
         stored = mac["mac"]["digest"].native
         content = pfx["auth_safe"]["content"].native
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise IdentityError("damaged PKCS#12 container (its MAC)", file=source) from exc
+        raise damaged from exc
     if password is None:
         raise PasswordRequiredError(
             "the PKCS#12 container is password-protected: a password is needed", file=source
