@@ -455,26 +455,23 @@ RSA_SHA1 = register_suite(
 
 _PKIGOVKZ: Final = "urn:ietf:params:xml:ns:pkigovkz:xmlsec:algorithms:"
 
-GOST2015_512 = register_suite(
-    SignatureSuite(
-        name="gost2015-512",
-        signature_uri=f"{_PKIGOVKZ}gostr34102015-gostr34112015-512",
-        digest_uri=f"{_PKIGOVKZ}gostr34112015-512",
-        key_type=gost.GOST_2015_512.name,
-        hash_name="streebog512",
-        backend=GOST_BACKEND,
+
+def _gost_suite(params: gost.GostParams) -> SignatureSuite:
+    """The pkigovkz URIs (protocol.md §3) differ only by the key size."""
+    return register_suite(
+        SignatureSuite(
+            name=params.name,
+            signature_uri=f"{_PKIGOVKZ}gostr34102015-gostr34112015-{params.bits}",
+            digest_uri=f"{_PKIGOVKZ}gostr34112015-{params.bits}",
+            key_type=params.name,
+            hash_name=params.hash_name,
+            backend=GOST_BACKEND,
+        )
     )
-)
+
+
+GOST2015_512 = _gost_suite(gost.GOST_2015_512)
 """NCA's GOST512_* keys: GOST 34.10-2015 512-bit with Streebog-512 (protocol.md §3)."""
 
-GOST2015_256 = register_suite(
-    SignatureSuite(
-        name="gost2015-256",
-        signature_uri=f"{_PKIGOVKZ}gostr34102015-gostr34112015-256",
-        digest_uri=f"{_PKIGOVKZ}gostr34112015-256",
-        key_type=gost.GOST_2015_256.name,
-        hash_name="streebog256",
-        backend=GOST_BACKEND,
-    )
-)
+GOST2015_256 = _gost_suite(gost.GOST_2015_256)
 """GOST 34.10-2015 256-bit with Streebog-256; Kalkan interoperability unproven (docs/gost.md)."""
