@@ -229,3 +229,44 @@ def test_demo_runs_the_main_job(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "signed with gost2015-512" in out
     assert "accepted 6 signed messages" in out
     assert (tmp_path / "pki" / "shep.toml").is_file()
+
+
+def test_gost_container_info_sign_and_verify(
+    pki: TestPki,
+    request_file: Path,
+    tmp_path: Path,
+    with_password: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The NCA GOST512 container through the CLI: described, signs, verifies by the GOST CA."""
+    argv = ["keys", "info", "--password-env", PASSWORD_VAR, "--json", str(pki.signer_gost_p12)]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    (info,) = json.loads(out)
+    assert info["key_algorithm"] == "GOST 34.10-2015"
+    assert info["key_size"] == 512
+    assert info["purpose"] == "SIGN"
+    signed = tmp_path / "gost.xml"
+    assert (
+        run(
+            [
+                "sign",
+                "--key",
+                str(pki.signer_gost_p12),
+                "--password-env",
+                PASSWORD_VAR,
+                str(request_file),
+                "-o",
+                str(signed),
+            ],
+            capsys,
+        )[0]
+        == 0
+    )
+    assert b"gostr34102015-gostr34112015-512" in signed.read_bytes()
+    code, out, err = run(["verify", "--trust", str(pki.gost_ca.cert_path), str(signed)], capsys)
+    assert (code, err) == (0, "")
+    assert "(gost2015-512, keyidentifier)" in out
+    code, _, err = run(["verify", "--trust", str(pki.ca.cert_path), str(signed)], capsys)
+    assert code == 1
+    assert "rejected (untrusted-certificate)" in err
