@@ -904,3 +904,25 @@ def test_gost_pkcs8_under_an_encryption_cryptography_cannot_undo(pki: TestPki) -
     assert load_identity(encrypted, password=b"pw", cert_data=cert).private_key == key
     with pytest.raises(IdentityError, match="wrong password"):
         load_identity(encrypted, password=b"pW", cert_data=cert)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_damaged_gost_containers_fail_typed(pki: TestPki, seed: int) -> None:
+    """Seeded byte flips and truncations of a GOST512 container: every failure is one of our
+    errors (named file, no traceback), never a library exception."""
+    import random
+
+    data = pki.signer_gost_p12.read_bytes()
+    rng = random.Random(seed)
+    for _ in range(40):
+        damaged = bytearray(data)
+        if rng.random() < 0.2:
+            damaged = damaged[: rng.randrange(1, len(data))]
+        else:
+            for _ in range(rng.randint(1, 3)):
+                damaged[rng.randrange(len(damaged))] ^= 1 << rng.randrange(8)
+        try:
+            load_identity(bytes(damaged), password=pki.password.encode(), source="d.p12")
+        except IdentityError as exc:
+            assert exc.file == "d.p12"
+            assert pki.password not in str(exc)
