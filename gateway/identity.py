@@ -670,7 +670,7 @@ def _load_private_key(
     except UnsupportedAlgorithm as exc:
         if _gost_name(_oid_in(exc)) is not None:
             return _load_gost_pkcs8(data, password, encrypted=encrypted, source=source)
-        raise IdentityError(_unsupported_key_message(exc, encrypted), file=source) from exc
+        raise IdentityError(_unsupported_key_message(exc), file=source) from exc
     except (ValueError, TypeError) as exc:
         if not encrypted:
             raise IdentityError(unreadable, file=source) from exc
@@ -692,7 +692,7 @@ def _oid_in(exc: UnsupportedAlgorithm) -> str | None:
     return match.group(0) if match else None
 
 
-def _unsupported_key_message(exc: UnsupportedAlgorithm, decrypted: bool) -> str:
+def _unsupported_key_message(exc: UnsupportedAlgorithm) -> str:
     """Name the key algorithm cryptography could not load (GOST keys never get here)."""
     oid = _oid_in(exc)
     return (
@@ -735,8 +735,8 @@ def _usable_key(key: object, source: str) -> PrivateKey:
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | gost.GostPrivateKey):
         return key
     raise IdentityError(
-        f"unsupported private key type {type(key).__name__}: only RSA and ECDSA keys can be"
-        " used (NCA and SIGEX keys are RSA, ECDSA or GOST)",
+        f"unsupported private key type {type(key).__name__}: only RSA, ECDSA and"
+        " GOST 34.10-2015 keys can be used (NCA and SIGEX keys are one of them)",
         file=source,
     )
 

@@ -106,9 +106,7 @@ that much. The CLI, the emulator and response checking allow them."""
 ALL_SUITES: frozenset[SignatureSuite] = DEFAULT_SUITES | GOST_SUITES
 """Every suite a current NCA key signs with."""
 
-_SUITE_FOR_KEY: dict[str, SignatureSuite] = {
-    suite.key_type: suite for suite in (RSA_SHA256, ECDSA_SHA256, GOST2015_512, GOST2015_256)
-}
+_SUITE_FOR_KEY: dict[str, SignatureSuite] = {suite.key_type: suite for suite in ALL_SUITES}
 
 
 def make_signer(
