@@ -252,8 +252,7 @@ def generate_test_pki(
     _write_private(signer_p12, _modern_p12(b"signer", signer, [ca], secret))
     client_p12 = directory / "client.p12"
     _write_private(client_p12, _modern_p12(b"client", client, [ca], secret))
-    ski = signer.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
-    alias = ski.value.digest.hex()
+    alias = _key_id(signer).hex()
     legacy_p12 = directory / "nca" / f"RSA256_{alias}.p12"
     legacy_p12.parent.mkdir(exist_ok=True, mode=0o700)
     _write_private(legacy_p12, _legacy_p12(signer, alias=alias, password=password))
